@@ -1,0 +1,58 @@
+"""The coins NebulaStream knows: ticker symbol -> CoinGecko id, as data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# The one definition of the symbol <-> id mapping. Users extend it without code through
+# NEBULA_COIN_IDS='{"PEPE": "pepe"}' (any id listed by CoinGecko's /coins/list).
+DEFAULT_COIN_IDS: Mapping[str, str] = {
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "BNB": "binancecoin",
+    "XRP": "ripple",
+    "ADA": "cardano",
+    "DOGE": "dogecoin",
+    "AVAX": "avalanche-2",
+    "DOT": "polkadot",
+    "LINK": "chainlink",
+    "LTC": "litecoin",
+    "MATIC": "matic-network",
+    "TRX": "tron",
+    "USDC": "usd-coin",
+    "USDT": "tether",
+}
+
+
+class UnknownCoinError(ValueError):
+    """A symbol that has no CoinGecko id in the mapping."""
+
+    def __init__(self, unknown: list[str], known: Mapping[str, str]) -> None:
+        self.unknown = unknown
+        names = ", ".join(unknown)
+        super().__init__(
+            f"Unknown coin symbol(s): {names}. Known: {', '.join(sorted(known))}. "
+            f"To add one, map it to its CoinGecko id, e.g. "
+            f'NEBULA_COIN_IDS=\'{{"{unknown[0]}": "<coingecko-id>"}}\' '
+            "(ids are listed at https://api.coingecko.com/api/v3/coins/list)."
+        )
+
+
+def parse_symbols(value: str | list[str]) -> list[str]:
+    """Split 'btc, ETH,,sol' into ['BTC', 'ETH', 'SOL'], keeping order and dropping repeats."""
+    items = value.split(",") if isinstance(value, str) else value
+    seen: dict[str, None] = {}
+    for item in items:
+        symbol = item.strip().upper()
+        if symbol:
+            seen.setdefault(symbol, None)
+    return list(seen)
+
+
+def resolve(symbols: list[str], coin_ids: Mapping[str, str]) -> dict[str, str]:
+    """Map each symbol to its CoinGecko id, or raise UnknownCoinError naming every unknown one."""
+    unknown = [s for s in symbols if s not in coin_ids]
+    if unknown:
+        raise UnknownCoinError(unknown, coin_ids)
+    return {s: coin_ids[s] for s in symbols}

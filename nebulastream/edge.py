@@ -1,0 +1,31 @@
+"""Builders for the edges (CLI, Lambda handlers, API dependencies): settings in, parts out.
+
+Core modules take these parts as arguments; only edges call the functions here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nebulastream.coins import resolve
+from nebulastream.lake.storage import LakeStorage, open_lake
+from nebulastream.settings import Settings
+from nebulastream.sources.coingecko import CoinGecko, build_client
+
+
+def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
+    """The configured lake; an S3 lake gets `s3_client`, or a default boto3 client."""
+    if settings.lake_uri.startswith("s3://") and s3_client is None:
+        import boto3
+
+        s3_client = boto3.client("s3")
+    return open_lake(settings.lake_uri, s3_client=s3_client, kms_key_id=settings.kms_key_id)
+
+
+def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs: Any) -> CoinGecko:
+    """CoinGecko for the configured (or the given) coins, with the configured key and deadline."""
+    symbols = coins or settings.coins
+    ids = resolve(symbols, settings.known_coin_ids)
+    client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
+    kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
+    return CoinGecko(client, ids, has_key=bool(settings.coingecko_api_key), **kwargs)

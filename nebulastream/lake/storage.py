@@ -1,0 +1,155 @@
+"""Storage backends for the lake, chosen by NEBULA_LAKE_URI: a folder or s3://bucket[/prefix]."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # pragma: no cover
+else:
+    S3Client = Any
+
+
+class LakeError(RuntimeError):
+    """The lake could not be read or written; the message says which key and why."""
+
+
+class LakeStorage(Protocol):
+    """What the pipeline needs of a bucket: whole-object put/get, existence and listing."""
+
+    uri: str
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class LocalLake:
+    """A folder with the bucket's key layout. Writes are atomic: temp file, fsync, rename."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def path(self, key: str) -> Path:
+        target = (self.root / key).resolve()
+        if self.root not in target.parents:
+            raise LakeError(f"key {key!r} escapes the lake folder {self.root}")
+        return target
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise LakeError(f"no object {key!r} in {self.root}") from None
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.root / prefix
+        folder = base if prefix.endswith("/") or base.is_dir() else base.parent
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+
+class S3Lake:
+    """An S3 bucket (optionally under a prefix). The client is built at the edge and passed in."""
+
+    def __init__(
+        self, bucket: str, prefix: str, client: S3Client, kms_key_id: str | None = None
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client
+        self.kms_key_id = kms_key_id
+        self.uri = f"s3://{bucket}/{self.prefix}"
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        extra: dict[str, str] = {}
+        if self.kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        # S3 PUT is atomic per object: readers see the old or the new batch, never half.
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self.prefix + key,
+            Body=data,
+            ContentType=content_type,
+            **extra,
+        )
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            raise LakeError(f"no object {key!r} in {self.uri}") from None
+        body: bytes = response["Body"].read()
+        return body
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :]
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+
+def open_lake(
+    uri: str, s3_client: S3Client | None = None, kms_key_id: str | None = None
+) -> LakeStorage:
+    """The storage for a lake URI; an s3:// URI needs the boto3 client its edge built."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise LakeError(f"{uri!r} names no bucket: use s3://bucket[/prefix].")
+        if s3_client is None:
+            raise LakeError(f"{uri!r} is an S3 lake: pass the S3 client built at the edge.")
+        return S3Lake(bucket, prefix, s3_client, kms_key_id)
+    if "://" in uri:
+        raise LakeError(f"{uri!r}: NEBULA_LAKE_URI must be a local folder or s3://bucket[/prefix].")
+    return LocalLake(uri)

@@ -1,0 +1,79 @@
+"""Settings: one pydantic-settings class read from NEBULA_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
+
+
+class Settings(BaseSettings):
+    """Every knob of NebulaStream. Names are a contract (docs/configuration.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEBULA_", extra="ignore", frozen=True)
+
+    lake_uri: str = Field("./.nebula", description="A local folder or s3://bucket[/prefix].")
+    engine: Literal["duckdb", "athena"] = "duckdb"
+    coins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
+    coin_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra or overriding symbol -> CoinGecko id, JSON: {"PEPE": "pepe"}.',
+    )
+    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_api_key: str | None = None
+    # Seconds between scheduled fetches; the slot grid of the raw zone.
+    fetch_interval_seconds: int = Field(300, ge=60, le=3600)
+    # Total time one fetch may spend retrying: well within the fetch Lambda's 60 s timeout.
+    fetch_deadline_seconds: float = Field(40.0, gt=0, le=300)
+    # Optional KMS key for objects written to S3; unset means the bucket's default encryption.
+    kms_key_id: str | None = None
+    # Athena (NEBULA_ENGINE=athena): the workgroup (it holds the result location and
+    # encryption) and the Glue database holding the curated and raw tables.
+    athena_workgroup: str = "primary"
+    glue_database: str = "nebula"
+    curated_table: str = "prices"
+    raw_table: str = "raw_prices"
+
+    @field_validator("coins", mode="before")
+    @classmethod
+    def _split_coins(cls, value: object) -> object:
+        if isinstance(value, str | list):
+            return parse_symbols(value)
+        return value
+
+    @field_validator("coin_ids", mode="after")
+    @classmethod
+    def _upper_symbols(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.strip().upper(): v.strip() for k, v in value.items()}
+
+    @field_validator("coingecko_base_url", mode="after")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _coins_are_known(self) -> Settings:
+        if not self.coins:
+            raise ValueError("NEBULA_COINS is empty: name at least one symbol, e.g. BTC,ETH,SOL.")
+        resolve(self.coins, self.known_coin_ids)
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def known_coin_ids(self) -> dict[str, str]:
+        return {**DEFAULT_COIN_IDS, **self.coin_ids}
+
+    @property
+    def coin_map(self) -> dict[str, str]:
+        """The configured coins, symbol -> CoinGecko id, in configured order."""
+        return resolve(self.coins, self.known_coin_ids)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

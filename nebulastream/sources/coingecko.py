@@ -1,0 +1,280 @@
+"""CoinGecko: current prices from /simple/price and history from /coins/{id}/market_chart/range."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from nebulastream import __version__
+from nebulastream.models import Observation
+from nebulastream.sources.base import SourceError, SpotBatch
+from nebulastream.sources.retry import RetryableError, classify, next_try_hint, retrying
+
+log = logging.getLogger(__name__)
+
+SOURCE = "coingecko"
+USER_AGENT = f"NebulaStream/{__version__} (+https://github.com/nebulastream/nebulastream)"
+PRO_HOST = "pro-api.coingecko.com"
+
+
+def build_client(
+    base_url: str,
+    api_key: str | None = None,
+    *,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An httpx client for CoinGecko: product User-Agent, the key in the header its plan uses."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if api_key:
+        header = (
+            "x-cg-pro-api-key" if urlsplit(base_url).hostname == PRO_HOST else "x-cg-demo-api-key"
+        )
+        headers[header] = api_key
+    return httpx.Client(
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(timeout, connect=5.0),
+        transport=transport,
+    )
+
+
+class CoinGecko:
+    """Reads CoinGecko through a client built at the edge (see build_client)."""
+
+    name = SOURCE
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        coin_ids: Mapping[str, str],
+        *,
+        deadline: float = 40.0,
+        has_key: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.coin_ids = dict(coin_ids)
+        self.deadline = deadline
+        self.has_key = has_key
+        self.sleep = sleep
+
+    def spot(self, *, fetched_at: datetime, slot: datetime) -> SpotBatch:
+        """Current prices of every configured coin in ONE call (free tier: ~10k calls a month).
+
+        Parses (trimmed real response)::
+
+            {"bitcoin": {"usd": 67187.3, "usd_market_cap": 1.32e12, "usd_24h_vol": 3.1e10,
+                         "usd_24h_change": -1.23, "last_updated_at": 1718000000}}
+
+        Unknown ids are silently absent upstream; they are reported as missing here.
+        """
+        params = {
+            "ids": ",".join(self.coin_ids.values()),
+            "vs_currencies": "usd",
+            "include_market_cap": "true",
+            "include_24hr_vol": "true",
+            "include_24hr_change": "true",
+            "include_last_updated_at": "true",
+            "precision": "full",
+        }
+        body, attempts = self._get_json("/simple/price", params)
+        if not isinstance(body, dict):
+            raise SourceError(
+                f"CoinGecko /simple/price answered {type(body).__name__} instead of an object; "
+                "check NEBULA_COINGECKO_BASE_URL points at a CoinGecko-compatible API."
+            )
+        observations, missing = [], []
+        for symbol, coin_id in self.coin_ids.items():
+            if coin_id not in body:
+                missing.append(symbol)
+                log.warning("CoinGecko left out %s (id %r) from its answer", symbol, coin_id)
+                continue
+            observation = parse_spot_entry(symbol, body[coin_id], fetched_at=fetched_at, slot=slot)
+            for problem in observation.problems():
+                log.warning("CoinGecko %s: %s; stored raw for curation to judge", symbol, problem)
+            observations.append(observation)
+        return SpotBatch(observations=observations, missing=missing, attempts=attempts)
+
+    def history(
+        self, symbol: str, start: datetime, end: datetime, *, fetched_at: datetime
+    ) -> list[Observation]:
+        """Every point CoinGecko serves for one coin in [start, end), in time order.
+
+        The grid is CoinGecko's choice (5-minute for the last day, hourly up to 90 days,
+        daily beyond), so callers keep windows to one day. Parses (trimmed real response)::
+
+            {"prices": [[1732752000000, 95012.4], ...],
+             "market_caps": [[1732752000000, 1.88e12], ...],
+             "total_volumes": [[1732752000000, 6.1e10], ...]}
+        """
+        coin_id = self.coin_ids[symbol]
+        params = {
+            "vs_currency": "usd",
+            "from": str(int(start.timestamp())),
+            "to": str(int(end.timestamp())),
+            "precision": "full",
+        }
+        body, _ = self._get_json(f"/coins/{coin_id}/market_chart/range", params)
+        if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
+            raise SourceError(
+                f"CoinGecko market_chart/range for {symbol} has no 'prices' list; "
+                "check NEBULA_COINGECKO_BASE_URL points at a CoinGecko-compatible API."
+            )
+        return parse_history(symbol, body, start=start, end=end, fetched_at=fetched_at)
+
+    def _get_json(self, path: str, params: dict[str, str]) -> tuple[Any, int]:
+        """GET and decode JSON, retrying transient faults; SourceError with one line on failure."""
+        started = time.monotonic()
+        attempt = 0
+        try:
+            for attempt_state in retrying(deadline=self.deadline, sleep=self.sleep):
+                with attempt_state:
+                    attempt = attempt_state.retry_state.attempt_number
+                    return self._attempt(path, params), attempt
+        except (RetryableError, httpx.TimeoutException, httpx.TransportError) as error:
+            raise SourceError(
+                self._explain(path, error, attempt, time.monotonic() - started)
+            ) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, path: str, params: dict[str, str]) -> Any:
+        response = self.client.get(path, params=params)
+        failure = classify(response, time.time())
+        if failure is not None:
+            raise failure
+        if response.status_code >= 400:
+            raise SourceError(self._client_error(path, response))
+        return decode_json(response)
+
+    def _client_error(self, path: str, response: httpx.Response) -> str:
+        detail = " ".join(response.text[:200].split())
+        hint = "check the coin ids (NEBULA_COIN_IDS) and NEBULA_COINGECKO_BASE_URL"
+        if response.status_code in (401, 403):
+            hint = (
+                "check NEBULA_COINGECKO_API_KEY (a demo key works on api.coingecko.com, "
+                "a pro key on pro-api.coingecko.com); demo keys only reach the last 365 days"
+            )
+        return f"CoinGecko {path} answered HTTP {response.status_code} ({detail}); {hint}."
+
+    def _explain(self, path: str, error: BaseException, attempts: int, elapsed: float) -> str:
+        reason = error.reason if isinstance(error, RetryableError) else _transport_reason(error)
+        message = (
+            f"CoinGecko {path} failed after {attempts} attempt(s) in {elapsed:.1f} s; "
+            f"last: {reason}{next_try_hint(error, time.time())}."
+        )
+        if isinstance(error, RetryableError) and "429" in error.reason and not self.has_key:
+            message += " Set NEBULA_COINGECKO_API_KEY to raise the limit."
+        else:
+            message += " Nothing was stored; the next run tries again."
+        return message
+
+
+def _transport_reason(error: BaseException) -> str:
+    kind = "timed out" if isinstance(error, httpx.TimeoutException) else "connection failed"
+    return f"{kind} ({type(error).__name__}: {error})"
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The JSON body, or a RetryableError for HTML, empty or truncated bodies."""
+    content_type = response.headers.get("Content-Type", "")
+    text = response.text
+    if "html" in content_type or text.lstrip()[:1] == "<":
+        raise RetryableError(f"HTTP {response.status_code} with an HTML body, not JSON")
+    if not text.strip():
+        raise RetryableError(f"HTTP {response.status_code} with an empty body")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RetryableError(
+            f"HTTP {response.status_code} with a body that is not valid JSON "
+            f"(truncated? {error.msg} at byte {error.pos} of {len(text)})"
+        ) from None
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as float; null, strings, booleans become None (the payload keeps them)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _payload(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=True)
+
+
+def parse_spot_entry(
+    symbol: str, entry: Any, *, fetched_at: datetime, slot: datetime
+) -> Observation:
+    """One coin's /simple/price entry as an Observation, whatever its shape."""
+    fields = entry if isinstance(entry, dict) else {}
+    updated = _number(fields.get("last_updated_at"))
+    observed_at = (
+        datetime.fromtimestamp(updated, tz=UTC)
+        if updated is not None and math.isfinite(updated) and updated > 0
+        else None
+    )
+    return Observation(
+        coin=symbol,
+        source=SOURCE,
+        price_usd=_number(fields.get("usd")),
+        market_cap_usd=_number(fields.get("usd_market_cap")),
+        volume_24h_usd=_number(fields.get("usd_24h_vol")),
+        change_24h_pct=_number(fields.get("usd_24h_change")),
+        observed_at=observed_at,
+        fetched_at=fetched_at,
+        slot=slot,
+        source_payload=_payload(entry),
+    )
+
+
+def _points(series: Any) -> dict[int, Any]:
+    points: dict[int, Any] = {}
+    if isinstance(series, list):
+        for point in series:
+            if isinstance(point, list) and len(point) == 2 and isinstance(point[0], int | float):
+                points[int(point[0])] = point[1]
+    return points
+
+
+def parse_history(
+    symbol: str, body: dict[str, Any], *, start: datetime, end: datetime, fetched_at: datetime
+) -> list[Observation]:
+    """market_chart/range as Observations in [start, end), sorted by time, one per timestamp."""
+    prices = _points(body.get("prices"))
+    caps = _points(body.get("market_caps"))
+    volumes = _points(body.get("total_volumes"))
+    lo, hi = start.timestamp() * 1000, end.timestamp() * 1000
+    observations = []
+    for ms in sorted(prices):
+        if not lo <= ms < hi:
+            continue
+        payload = {
+            "ts": ms,
+            "price": prices[ms],
+            "market_cap": caps.get(ms),
+            "total_volume": volumes.get(ms),
+        }
+        observations.append(
+            Observation(
+                coin=symbol,
+                source=SOURCE,
+                price_usd=_number(prices[ms]),
+                market_cap_usd=_number(caps.get(ms)),
+                volume_24h_usd=_number(volumes.get(ms)),
+                change_24h_pct=None,
+                observed_at=datetime.fromtimestamp(ms / 1000, tz=UTC),
+                fetched_at=fetched_at,
+                slot=start,
+                source_payload=_payload(payload),
+            )
+        )
+    return observations

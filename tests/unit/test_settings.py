@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from nebulastream.settings import Settings
+
+
+def test_defaults_match_the_documented_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NEBULA_LAKE_URI", "NEBULA_ENGINE", "NEBULA_COINS", "NEBULA_COINGECKO_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.lake_uri == "./.nebula"
+    assert settings.engine == "duckdb"
+    assert settings.coins == ["BTC", "ETH", "SOL"]
+    assert settings.coingecko_base_url == "https://api.coingecko.com/api/v3"
+    assert settings.coingecko_api_key is None
+    assert settings.coin_map == {"BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana"}
+
+
+def test_coins_are_read_comma_separated_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_COINS", " eth, btc,,ETH ")
+    assert Settings().coins == ["ETH", "BTC"]
+
+
+def test_unknown_symbol_stops_start_up_naming_known_ones_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEBULA_COINS", "BTC,PEPE")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = str(caught.value)
+    assert "PEPE" in message
+    assert "BTC, DOGE, DOT, ETH" in message
+    assert "NEBULA_COIN_IDS" in message
+
+
+def test_mapping_is_extendable_by_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_COINS", "BTC,pepe")
+    monkeypatch.setenv("NEBULA_COIN_IDS", '{"pepe": "pepe"}')
+    assert Settings().coin_map == {"BTC": "bitcoin", "PEPE": "pepe"}
+
+
+def test_unknown_engine_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_ENGINE", "sqlite")
+    with pytest.raises(ValidationError, match="duckdb"):
+        Settings()
