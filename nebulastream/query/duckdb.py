@@ -108,6 +108,12 @@ class DuckDBEngine:
     def close(self) -> None:
         self._con.close()
 
+    @property
+    def loaded_days(self) -> list[str]:
+        """The days held in memory (for tests and diagnostics: what a query had to read)."""
+        with self._lock:
+            return sorted(d for d, signature in self._loaded.items() if signature != _EMPTY)
+
     # -- keeping `observations` in step with the files ------------------------------------
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
