@@ -66,9 +66,7 @@ def settings_for(root: Path, **overrides: object) -> Settings:
 
 
 @contextmanager
-def client_for(
-    engine: QueryEngine, settings: Settings, now: object = NOW
-) -> Iterator[TestClient]:
+def client_for(engine: QueryEngine, settings: Settings, now: object = NOW) -> Iterator[TestClient]:
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: settings
     app.dependency_overrides[get_engine] = lambda: engine
