@@ -77,7 +77,8 @@ def _print_fetch(result: FetchResult) -> None:
         "change_24h_pct",
         "observed_at",
     ):
-        table.add_column(column, justify="left" if column in ("coin", "observed_at") else "right")
+        justify = "left" if column in ("coin", "observed_at") else "right"
+        table.add_column(column, justify=justify, overflow="fold")
     for o in result.observations:
         table.add_row(
             o.coin,

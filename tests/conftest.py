@@ -1,0 +1,36 @@
+"""Shared test helpers: recorded payloads and an isolated environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_text(name))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's NEBULA_* settings, real AWS credentials or the real lake."""
+    for name in list(os.environ):
+        if name.startswith("NEBULA_") or name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path / "lake"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    from nebulastream.settings import get_settings
+
+    get_settings.cache_clear()
