@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format clean
+.PHONY: help install run serve test lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 run: install  ## run the whole pipeline locally (fetch every 5 minutes) until Ctrl-C
 	$(BIN)/nebula run
+
+serve: install  ## serve the HTTP API on the local lake (http://127.0.0.1:8000/docs)
+	$(BIN)/nebula serve
 
 test: install  ## run every test (unit and integration)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
