@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.api_bench [--requests 2000] [--keep /tmp/lake]
 
 Builds the lake (curated Parquet for the year per nebulastream/schema.py, plus the raw
-batches of the last two days, as `nebula run` leaves them), serves the API with uvicorn in a
+batches of the last two days, as `nebula run` leaves them; written directly because the
+curation generator and `nebula transform` were not on main yet), serves the API with uvicorn in a
 separate process on the DuckDB engine and measures, from one sequential keep-alive client:
 /prices/latest, /prices/history for one day at 1h and for the year at 1d.
 
