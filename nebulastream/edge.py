@@ -9,6 +9,7 @@ from typing import Any
 
 from nebulastream.coins import resolve
 from nebulastream.lake.storage import LakeStorage, open_lake
+from nebulastream.query.base import QueryEngine
 from nebulastream.settings import Settings
 from nebulastream.sources.coingecko import CoinGecko, build_client
 
@@ -29,3 +30,19 @@ def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs:
     client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
     kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
     return CoinGecko(client, ids, has_key=bool(settings.coingecko_api_key), **kwargs)
+
+
+def make_engine(settings: Settings) -> QueryEngine:
+    """The configured query engine, imported lazily: the Athena Lambda ships no DuckDB."""
+    if settings.engine == "athena":
+        from nebulastream.query.athena import AthenaEngine
+
+        return AthenaEngine.connect(settings)
+    if settings.lake_uri.startswith("s3://"):
+        raise ValueError(
+            f"NEBULA_ENGINE=duckdb reads a local lake folder, not {settings.lake_uri}: "
+            "set NEBULA_ENGINE=athena for an S3 lake, or NEBULA_LAKE_URI to a folder."
+        )
+    from nebulastream.query.duckdb import DuckDBEngine
+
+    return DuckDBEngine(settings.lake_uri)

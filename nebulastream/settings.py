@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     glue_database: str = "nebula"
     curated_table: str = "prices"
     raw_table: str = "raw_prices"
+    # Queries read raw partitions of this many most recent UTC days (plus today) alongside
+    # curated ones, so a fetch is visible before curation; older raw is expected to be curated.
+    raw_lookback_days: int = Field(2, ge=0, le=31)
 
     @field_validator("coins", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""The HTTP API: a FastAPI app over nebulastream.query (routers, models, dependencies)."""

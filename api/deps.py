@@ -1,0 +1,42 @@
+"""Dependencies: settings, the query engine and the clock, as `Annotated` aliases.
+
+Tests replace them with `app.dependency_overrides[get_engine] = ...`.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from nebulastream.edge import make_engine
+from nebulastream.query import QueryEngine
+from nebulastream.settings import Settings, get_settings
+from nebulastream.timeutil import utcnow
+
+_engine_lock = threading.Lock()
+
+
+def get_engine(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)]
+) -> QueryEngine:
+    """One engine per app, built on first use (the Lambda container keeps it warm)."""
+    engine: QueryEngine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        with _engine_lock:
+            engine = getattr(request.app.state, "engine", None)
+            if engine is None:
+                engine = make_engine(settings)
+                request.app.state.engine = engine
+    return engine
+
+
+def get_clock() -> datetime:
+    return utcnow()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[QueryEngine, Depends(get_engine)]
+NowDep = Annotated[datetime, Depends(get_clock)]

@@ -1,0 +1,40 @@
+"""/health: the engine answers, and how old each coin's newest observation is."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+
+from api.deps import EngineDep, NowDep, SettingsDep
+from api.errors import UNAVAILABLE
+from api.models import CoinHealth, HealthResponse
+from nebulastream.query import service
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses=UNAVAILABLE,
+    summary="Engine reachable; newest observation per coin; stale after two fetch intervals",
+)
+def health(
+    settings: SettingsDep, engine: EngineDep, now: NowDep, response: Response
+) -> HealthResponse:
+    engine.ping()
+    prices = service.latest(engine, settings.coins, now, settings.raw_lookback_days)
+    stale_after = timedelta(seconds=2 * settings.fetch_interval_seconds)
+    coins = service.freshness(prices, settings.coins, now, stale_after)
+    response.headers["Cache-Control"] = "no-store"
+    return HealthResponse(
+        status="stale" if any(c.stale for c in coins) else "ok",
+        engine=engine.name,  # type: ignore[arg-type]
+        checked_at=now,
+        fetch_interval_seconds=settings.fetch_interval_seconds,
+        coins=[
+            CoinHealth(coin=c.coin, newest_ts=c.newest_ts, age_seconds=c.age_seconds, stale=c.stale)
+            for c in coins
+        ],
+    )

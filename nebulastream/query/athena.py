@@ -1,0 +1,126 @@
+"""AthenaEngine: the API's queries on Athena (Trino SQL) over the Glue tables, via pyathena.
+
+Every value reaches Athena as an execution parameter (`ExecutionParameters`, the `?` of a
+prepared statement), never inside the SQL text. Athena takes each parameter as the text of a
+SQL literal, so strings are sent quoted: `'BTC'`, `'2026-11-28'`.
+
+Identical queries within one fetch interval reuse Athena's previous result
+(ResultReuseConfiguration), so a busy dashboard costs one scan per interval.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from nebulastream.query import sql
+from nebulastream.query.base import Dialect, EngineError, Query
+from nebulastream.settings import Settings
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def literal(value: sql.SqlValue) -> str:
+    """The SQL literal text Athena expects for one execution parameter."""
+    if isinstance(value, bool):
+        raise TypeError("booleans are not query parameters here")
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"{name!r} is not a plain Glue name: use letters, digits and underscores "
+            "in NEBULA_GLUE_DATABASE, NEBULA_CURATED_TABLE and NEBULA_RAW_TABLE."
+        )
+    return f'"{name}"'
+
+
+class AthenaEngine:
+    """Runs `Query`s on Athena; `connection` is a pyathena Connection built at the edge."""
+
+    name = "athena"
+    dialect: Dialect = "trino"
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        database: str,
+        curated_table: str,
+        raw_table: str,
+        reuse_minutes: int,
+    ) -> None:
+        self.connection = connection
+        db = quote_identifier(database)
+        self.curated = f"{db}.{quote_identifier(curated_table)}"
+        self.raw = f"{db}.{quote_identifier(raw_table)}"
+        self.reuse_minutes = max(1, reuse_minutes)
+
+    @classmethod
+    def connect(cls, settings: Settings, **connect_kwargs: Any) -> AthenaEngine:
+        """A pyathena connection on the configured workgroup (it holds the result location)."""
+        from pyathena import connect
+
+        connect_kwargs.setdefault("poll_interval", 0.2)
+        connection = connect(
+            work_group=settings.athena_workgroup,
+            schema_name=settings.glue_database,
+            **connect_kwargs,
+        )
+        return cls(
+            connection,
+            database=settings.glue_database,
+            curated_table=settings.curated_table,
+            raw_table=settings.raw_table,
+            reuse_minutes=settings.fetch_interval_seconds // 60,
+        )
+
+    def render(self, query: Query) -> tuple[str, list[str]]:
+        """The full Trino SQL (observations CTE + endpoint statement) and its parameters."""
+        cte = sql.observations_cte(
+            self.curated,
+            self.raw,
+            curated_days=query.days,
+            raw_days=query.raw_days,
+            coins=query.coins,
+        )
+        text = cte.sql + query.statement.sql
+        return text, [literal(v) for v in (*cte.params, *query.statement.params)]
+
+    def execute(self, query: Query) -> list[tuple[Any, ...]]:
+        text, parameters = self.render(query)
+        return self._run(text, parameters)
+
+    def _run(self, text: str, parameters: list[str] | None) -> list[tuple[Any, ...]]:
+        from pyathena.error import Error as AthenaError
+
+        try:
+            cursor = self.connection.cursor()
+            cursor.execute(
+                text,
+                parameters,
+                paramstyle="qmark",
+                result_reuse_enable=True,
+                result_reuse_minutes=self.reuse_minutes,
+            )
+            return list(cursor.fetchall())
+        except AthenaError as error:
+            raise EngineError(
+                f"Athena could not run the query ({error}); check the workgroup "
+                "(NEBULA_ATHENA_WORKGROUP) and that the Glue tables exist."
+            ) from error
+        except Exception as error:  # botocore: credentials, network, throttling
+            raise EngineError(f"Athena is unreachable ({error}); retry in a moment.") from error
+
+    def newest_day(self) -> date | None:
+        return None  # unknown without a query: the look-back starts at today
+
+    def ping(self) -> None:
+        self._run("SELECT 1", None)
+
+    def close(self) -> None:
+        self.connection.close()

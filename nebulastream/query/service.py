@@ -1,0 +1,304 @@
+"""The API's use cases over any engine: input rules, latest, history, coins and health."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from nebulastream.coins import parse_symbols
+from nebulastream.query import sql
+from nebulastream.query.base import Query, QueryEngine
+from nebulastream.timeutil import TimeFormatError, floor_to, iso_z, parse_time
+
+# No crypto price predates Bitcoin's genesis block: the lower bound of "all history".
+EARLIEST_DAY = date(2009, 1, 3)
+MAX_POINTS = 10_000
+DEFAULT_RANGE = timedelta(hours=24)
+ONE_DAY = timedelta(days=1)
+
+
+class QueryInputError(ValueError):
+    """Bad input from a user; the message says what to change."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class Interval(StrEnum):
+    """History bucket sizes; buckets start at multiples of the size since the Unix epoch."""
+
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    H4 = "4h"
+    D1 = "1d"
+
+    @property
+    def seconds(self) -> int:
+        return _INTERVAL_SECONDS[self]
+
+
+_INTERVAL_SECONDS = {
+    Interval.M5: 300,
+    Interval.M15: 900,
+    Interval.H1: 3600,
+    Interval.H4: 14400,
+    Interval.D1: 86400,
+}
+
+
+@dataclass(frozen=True)
+class LatestPrice:
+    coin: str
+    price_usd: float
+    market_cap_usd: float | None
+    volume_24h_usd: float | None
+    change_24h_pct: float | None
+    ts: datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    samples: int
+    market_cap_usd: float | None
+    volume_24h_usd: float | None
+
+
+@dataclass(frozen=True)
+class History:
+    coin: str
+    interval: Interval
+    start: datetime
+    end: datetime
+    points: list[Bucket]
+
+
+@dataclass(frozen=True)
+class CoinSummary:
+    coin: str
+    first_ts: datetime | None
+    last_ts: datetime | None
+    observations: int
+
+
+@dataclass(frozen=True)
+class CoinFreshness:
+    coin: str
+    newest_ts: datetime | None
+    age_seconds: float | None
+    stale: bool
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[str]) -> list[str]:
+    """'btc,ETH' -> ['BTC', 'ETH']; None or blank -> `default`. Anything else is unknown."""
+    if value is None or not value.strip():
+        return list(default)
+    symbols = parse_symbols(value)
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        names = ", ".join(repr(_shorten(s)) for s in unknown[:3])
+        raise QueryInputError(
+            "coin",
+            f"Unknown coin {names}. Use ticker symbols, comma-separated, from: "
+            f"{', '.join(sorted(known))} (e.g. coin=BTC,ETH).",
+        )
+    return symbols
+
+
+def parse_one_coin(value: str, known: Mapping[str, str]) -> str:
+    coins = parse_coins(value, known, ())
+    if len(coins) != 1:
+        raise QueryInputError(
+            "coin", f"History is per coin: give one symbol (e.g. coin=ETH), not {len(coins)}."
+        )
+    return coins[0]
+
+
+def _ceil_ms(moment: datetime) -> datetime:
+    # Stored times have millisecond precision: rounding a bound up to the next millisecond
+    # keeps `ts >= start` and `ts < end` exact while the engines compare milliseconds.
+    if moment.microsecond % 1000:
+        return moment + timedelta(microseconds=1000 - moment.microsecond % 1000)
+    return moment
+
+
+def parse_bound(name: str, value: str | None) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        moment = parse_time(value)
+    except (TimeFormatError, ValueError):
+        raise QueryInputError(
+            name,
+            f"{name}={_shorten(value)!r} is not a time: use RFC 3339 such as "
+            "2026-11-01T00:00:00Z or Unix seconds such as 1793491200.",
+        ) from None
+    if not EARLIEST_DAY <= moment.date() <= date(9998, 12, 31):
+        raise QueryInputError(
+            name, f"{name}={_shorten(value)!r} is out of range: use a time after 2009-01-03."
+        )
+    return _ceil_ms(moment)
+
+
+def next_slot(now: datetime, fetch_interval_seconds: int) -> datetime:
+    """The next fetch slot boundary: answers computed now can change only after it."""
+    return floor_to(now, fetch_interval_seconds) + timedelta(seconds=fetch_interval_seconds)
+
+
+def resolve_range(
+    start: str | None, end: str | None, now: datetime, fetch_interval_seconds: int
+) -> tuple[datetime, datetime]:
+    """[start, end) from the user's bounds: end defaults to now, start to 24 hours before end.
+
+    "Now" is the next fetch slot boundary, so repeated requests within a fetch interval are
+    identical queries (Athena reuses their results) and still miss no stored row.
+    """
+    lo, hi = parse_bound("start", start), parse_bound("end", end)
+    if hi is None:
+        hi = next_slot(now, fetch_interval_seconds)
+    if lo is None:
+        lo = hi - DEFAULT_RANGE
+    if lo >= hi:
+        raise QueryInputError(
+            "start",
+            f"start ({iso_z(lo)}) must be before end ({iso_z(hi)}): the range is [start, end).",
+        )
+    return lo, hi
+
+
+def bucket_count(start: datetime, end: datetime, interval: Interval) -> int:
+    first = floor_to(start, interval.seconds)
+    return math.ceil((end - first).total_seconds() / interval.seconds)
+
+
+def check_points(start: datetime, end: datetime, interval: Interval) -> None:
+    count = bucket_count(start, end, interval)
+    if count <= MAX_POINTS:
+        return
+    coarser = [i for i in Interval if bucket_count(start, end, i) <= MAX_POINTS]
+    hint = (
+        f"use interval={coarser[0].value} ({bucket_count(start, end, coarser[0]):,} points) "
+        "or a shorter range"
+        if coarser
+        else f"use a range of at most {MAX_POINTS:,} days"
+    )
+    raise QueryInputError(
+        "interval",
+        f"[start, end) at interval={interval.value} is {count:,} points, more than "
+        f"{MAX_POINTS:,}: {hint}.",
+    )
+
+
+def _utc(value: Any) -> datetime:
+    moment: datetime = value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _raw_since(now: datetime, raw_lookback_days: int) -> date:
+    return now.date() - timedelta(days=raw_lookback_days)
+
+
+def latest(
+    engine: QueryEngine, coins: Sequence[str], now: datetime, raw_lookback_days: int
+) -> list[LatestPrice]:
+    """The newest observation of each coin, looking back over the newest days only.
+
+    The look-back starts at the newest two days (ending at the engine's newest partition,
+    or today) and widens fourfold only for coins not found yet, so a healthy lake reads two
+    days and a coin that stopped being fetched costs a few more partition-pruned queries.
+    """
+    newest = engine.newest_day() or now.date()
+    hi = max(newest, now.date()) + ONE_DAY
+    span = 2
+    missing = tuple(coins)
+    found: dict[str, LatestPrice] = {}
+    raw_since = _raw_since(now, raw_lookback_days)
+    while missing:
+        lo = max(hi - timedelta(days=span), EARLIEST_DAY)
+        rows = engine.execute(Query(sql.latest(missing, (lo, hi)), (lo, hi), missing, raw_since))
+        for coin, price, cap, volume, change, ts, source in rows:
+            found[coin] = LatestPrice(coin, price, cap, volume, change, _utc(ts), source)
+        missing = tuple(c for c in missing if c not in found)
+        if lo <= EARLIEST_DAY:
+            break
+        span *= 4
+    return [found[c] for c in coins if c in found]
+
+
+def history(
+    engine: QueryEngine,
+    coin: str,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+    now: datetime,
+    raw_lookback_days: int,
+) -> History:
+    """OHLC per bucket over [start, end); start/end must already be validated."""
+    check_points(start, end, interval)
+    days = (start.date(), (end - timedelta(microseconds=1)).date())
+    statement = sql.history(
+        coin, _naive(start), _naive(end), interval.seconds, days, engine.dialect
+    )
+    rows = engine.execute(Query(statement, days, (coin,), _raw_since(now, raw_lookback_days)))
+    points = [
+        Bucket(
+            ts=datetime.fromtimestamp(int(bucket), tz=UTC),
+            open=o,
+            high=h,
+            low=low,
+            close=c,
+            samples=int(n),
+            market_cap_usd=cap,
+            volume_24h_usd=vol,
+        )
+        for bucket, o, h, low, c, n, cap, vol in rows
+    ]
+    return History(coin, interval, start, end, points)
+
+
+def coin_summaries(
+    engine: QueryEngine, configured: Sequence[str], now: datetime, raw_lookback_days: int
+) -> list[CoinSummary]:
+    """Every configured coin (even without data yet) and every other coin in the lake."""
+    days = (EARLIEST_DAY, now.date() + ONE_DAY)
+    rows = engine.execute(Query(sql.coins(days), days, None, _raw_since(now, raw_lookback_days)))
+    seen = {
+        coin: CoinSummary(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows
+    }
+    ordered = [seen.pop(c, CoinSummary(c, None, None, 0)) for c in configured]
+    return ordered + sorted(seen.values(), key=lambda s: s.coin)
+
+
+def freshness(
+    prices: Sequence[LatestPrice], coins: Sequence[str], now: datetime, stale_after: timedelta
+) -> list[CoinFreshness]:
+    by_coin = {p.coin: p for p in prices}
+    result = []
+    for coin in coins:
+        price = by_coin.get(coin)
+        if price is None:
+            result.append(CoinFreshness(coin, None, None, True))
+            continue
+        age = (now - price.ts).total_seconds()
+        result.append(CoinFreshness(coin, price.ts, age, age > stale_after.total_seconds()))
+    return result

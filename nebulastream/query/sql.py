@@ -1,0 +1,179 @@
+"""The SQL of every API query, written once in the subset Trino (Athena) and DuckDB both accept.
+
+Each endpoint is a statement over one relation, `observations`: curated rows and not yet
+curated raw rows, deduplicated by the curated DEDUP_KEY (latest `fetched_at` wins), with `dt`
+recomputed as the UTC day of `ts`. Athena gets `OBSERVATIONS_CTE` in front of the statement
+(over the Glue tables, pruned by their `dt` partitions); DuckDB fills an in-memory table of
+that name with the very same CTE (see `query/duckdb.py`).
+
+User input only ever travels as `?` parameters. The one dialect difference that matters is
+kept in `DIALECTS`: `max_by`/`min_by` in Trino return the value at the extreme row even when it
+is NULL, DuckDB's skip NULL values (its `arg_max_null` keeps them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN
+
+SqlValue = str | int | float
+
+# The columns of `observations` (the curated schema) plus its day.
+COLUMNS: tuple[str, ...] = tuple(CURATED_COLUMNS)
+_COLUMN_LIST = ", ".join(COLUMNS)
+
+DIALECTS: dict[str, dict[str, str]] = {
+    "trino": {"max_by": "max_by", "min_by": "min_by"},
+    "duckdb": {"max_by": "arg_max_null", "min_by": "arg_min_null"},
+}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with `?` placeholders and their values, in textual order."""
+
+    sql: str
+    params: tuple[SqlValue, ...]
+
+
+def day_param(day: date) -> str:
+    """A `dt` value: the partition key is a 'YYYY-MM-DD' string everywhere."""
+    return day.isoformat()
+
+
+def time_param(moment: datetime) -> str:
+    """A naive UTC timestamp literal for `CAST(? AS TIMESTAMP)`; both engines parse it."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _in_list(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
+
+
+def _raw_time(column: str) -> str:
+    # Raw lines hold '2026-11-28T04:03:12.000Z' (timeutil.iso_z); Trino casts only the
+    # 'YYYY-MM-DD HH:MM:SS.fff' form to TIMESTAMP, and DuckDB casts it to the same value.
+    return f"CAST(replace(replace({column}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+
+
+def observations_cte(
+    curated: str,
+    raw: str,
+    *,
+    curated_days: tuple[date, date],
+    raw_days: tuple[date, date],
+    coins: tuple[str, ...] | None,
+) -> Statement:
+    """`WITH ... observations AS (...)`: curated and raw rows of the given partitions, deduped.
+
+    Raw rows that curation would reject outright (no price, no timestamp) are left out here too.
+    """
+    coin_sql = f" AND coin IN ({_in_list(len(coins))})" if coins else ""
+    coin_params: tuple[str, ...] = coins or ()
+    key = ", ".join(DEDUP_KEY)
+    sql = f"""WITH curated_rows AS (
+  SELECT {_COLUMN_LIST}
+  FROM {curated}
+  WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+),
+raw_rows AS (
+  SELECT coin, {_raw_time("observed_at")} AS ts, price_usd, market_cap_usd, volume_24h_usd,
+         change_24h_pct, source, {_raw_time("fetched_at")} AS fetched_at
+  FROM {raw}
+  WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+    AND observed_at IS NOT NULL AND price_usd > 0
+),
+ranked AS (
+  SELECT {_COLUMN_LIST},
+         row_number() OVER (PARTITION BY {key} ORDER BY fetched_at DESC) AS copy_rank
+  FROM (SELECT {_COLUMN_LIST} FROM curated_rows
+        UNION ALL
+        SELECT {_COLUMN_LIST} FROM raw_rows) AS merged
+),
+observations AS (
+  SELECT {_COLUMN_LIST}, CAST(CAST(ts AS DATE) AS VARCHAR) AS {PARTITION_COLUMN}
+  FROM ranked
+  WHERE copy_rank = 1
+)
+"""
+    params = (
+        day_param(curated_days[0]),
+        day_param(curated_days[1]),
+        *coin_params,
+        day_param(raw_days[0]),
+        day_param(raw_days[1]),
+        *coin_params,
+    )
+    return Statement(sql, params)
+
+
+def latest(coins: tuple[str, ...], days: tuple[date, date]) -> Statement:
+    """The newest observation of each coin among the given days (ties: latest fetch)."""
+    sql = f"""SELECT coin, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, ts, source
+FROM (
+  SELECT coin, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, ts, source,
+         row_number() OVER (PARTITION BY coin ORDER BY ts DESC, fetched_at DESC, source) AS recency
+  FROM observations
+  WHERE {PARTITION_COLUMN} BETWEEN ? AND ? AND ts >= CAST(? AS TIMESTAMP)
+    AND coin IN ({_in_list(len(coins))})
+) AS ranked
+WHERE recency = 1
+ORDER BY coin"""
+    start = datetime(days[0].year, days[0].month, days[0].day)
+    return Statement(sql, (day_param(days[0]), day_param(days[1]), time_param(start), *coins))
+
+
+HISTORY_TEMPLATE = """SELECT bucket,
+       {min_by}(price_usd, ts) AS open,
+       max(price_usd) AS high,
+       min(price_usd) AS low,
+       {max_by}(price_usd, ts) AS close,
+       count(*) AS samples,
+       {max_by}(market_cap_usd, ts) AS market_cap_usd,
+       {max_by}(volume_24h_usd, ts) AS volume_24h_usd
+FROM (
+  SELECT epoch_s - epoch_s % ? AS bucket, ts, price_usd, market_cap_usd, volume_24h_usd
+  FROM (
+    SELECT date_diff('second', TIMESTAMP '1970-01-01 00:00:00', ts) AS epoch_s,
+           ts, price_usd, market_cap_usd, volume_24h_usd
+    FROM observations
+    WHERE coin = ? AND {dt} BETWEEN ? AND ?
+      AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP)
+  ) AS picked
+) AS bucketed
+GROUP BY bucket
+ORDER BY bucket"""
+
+
+def history(
+    coin: str,
+    start: datetime,
+    end: datetime,
+    interval_seconds: int,
+    days: tuple[date, date],
+    dialect: str,
+) -> Statement:
+    """OHLC buckets of `interval_seconds` since the Unix epoch over [start, end); `bucket` is
+    the bucket start in Unix seconds. Naive UTC datetimes in, empty buckets never appear."""
+    sql = HISTORY_TEMPLATE.format(dt=PARTITION_COLUMN, **DIALECTS[dialect])
+    params = (
+        interval_seconds,
+        coin,
+        day_param(days[0]),
+        day_param(days[1]),
+        time_param(start),
+        time_param(end),
+    )
+    return Statement(sql, params)
+
+
+def coins(days: tuple[date, date]) -> Statement:
+    """Each coin's first and last timestamp and row count over the given days."""
+    sql = f"""SELECT coin, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS observations
+FROM observations
+WHERE {PARTITION_COLUMN} BETWEEN ? AND ?
+GROUP BY coin
+ORDER BY coin"""
+    return Statement(sql, (day_param(days[0]), day_param(days[1])))
