@@ -570,11 +570,7 @@
     setChartData([v.x, v.high, v.low, v.close]);
     el.readout.textContent = summary(v);
     if (!body.points.length) {
-      chartState(
-        "empty",
-        `No ${coin} prices stored for the ${RANGES[range].label} (${when(start)} to ${when(end)}). ` +
-          "Pick a longer range, or fill the lake with `nebula fetch` / `nebula backfill`.",
-      );
+      chartState("empty", emptyText(coin, range));
       return;
     }
     chartState("ready", "");
@@ -582,6 +578,22 @@
       state.firstChart = true;
       performance.mark("nebula:first-chart");
     }
+  }
+
+  function emptyText(coin, range) {
+    const newest = state.latest.get(coin);
+    if (newest) {
+      return (
+        `No ${coin} prices in the ${RANGES[range].label}: the newest is from ` +
+        `${DAY.format(new Date(newest.ts))} (${ago(nowSeconds() - epoch(newest.ts))}). ` +
+        "Pick a longer range, or check that `nebula run` or the fetch Lambda is running."
+      );
+    }
+    return (
+      `Nothing is stored for ${coin} yet. \`nebula fetch\` stores the configured coins ` +
+      `(\`nebula run\` every ${Math.round(FETCH_INTERVAL / 60)} min); ` +
+      `\`nebula backfill --coins ${coin}\` loads its history.`
+    );
   }
 
   function setChartData(data) {
