@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, NoReturn
 
@@ -14,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nebulastream.coins import UnknownCoinError, parse_symbols
-from nebulastream.edge import make_coingecko, make_lake
+from nebulastream.edge import make_coingecko, make_engine, make_lake
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.storage import LakeError
+from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import Settings
 from nebulastream.sources.base import SourceError
 from nebulastream.timeutil import TimeFormatError, floor_to, iso_z, parse_time, utcnow
@@ -182,24 +185,98 @@ def next_slot(now: datetime, interval: int) -> datetime:
     return floor_to(now, interval) + timedelta(seconds=interval)
 
 
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option(help="TCP port of the HTTP API.")]
+
+
+def _api_server(settings: Settings, host: str, port: int) -> ApiServer:
+    """The API app on the configured engine, built here so a bad setting fails at start."""
+    from api.app import app as api_app
+
+    try:
+        api_app.state.engine = make_engine(settings)
+    except ValueError as error:
+        fail(str(error), code=2)
+    return ApiServer(api_app, host, port)
+
+
+def _announce(url: str) -> None:
+    console.print(f"API on {url}  (docs: {url}/docs, latest: {url}/prices/latest)", soft_wrap=True)
+
+
 @app.command()
-def run() -> None:
-    """Run the pipeline locally: fetch on every slot until Ctrl-C."""
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+    """Serve the HTTP API (/prices/latest, /prices/history, /coins, /health, /docs)."""
     settings = load_settings()
-    stop = threading.Event()
+    server = _api_server(settings, host, port)
+    _announce(f"http://{host}:{port}")
+    server.server.run()
+
+
+@dataclass
+class PeriodicJob:
+    """Something `nebula run` does on a fixed grid of UTC slots (every `seconds`)."""
+
+    name: str
+    seconds: int
+    action: Callable[[datetime], None]  # called with its slot
+    due: datetime | None = None  # None: run at once
+
+    def run_if_due(self, now: datetime) -> None:
+        if self.due is not None and now < self.due:
+            return
+        slot = floor_to(now, self.seconds)
+        try:
+            self.action(slot)
+        finally:
+            self.due = next_slot(now, self.seconds)
+
+
+def run_jobs(jobs: list[PeriodicJob], stop: threading.Event) -> None:
+    """Run each job when due until `stop` is set; a job's failure never stops the others."""
+    while not stop.is_set():
+        for job in jobs:
+            job.run_if_due(utcnow())
+        due = min(job.due for job in jobs if job.due is not None)
+        console.print(f"next: {', '.join(j.name for j in jobs if j.due == due)} at {iso_z(due)}")
+        stop.wait(max(0.0, (due - utcnow()).total_seconds()))
+
+
+@app.command()
+def run(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API.")] = True,
+) -> None:
+    """Run the pipeline locally: fetch on every slot and serve the API, until Ctrl-C."""
+    settings = load_settings()
+
+    def fetch_job(slot: datetime) -> None:
+        try:
+            _print_fetch(_fetch_once(settings, slot))
+        except (SourceError, LakeError) as error:
+            err.print(f"[bold red]fetch failed:[/] {error}", highlight=False, soft_wrap=True)
+
+    # More periodic work (curation) joins this list.
+    jobs = [PeriodicJob("fetch", settings.fetch_interval_seconds, fetch_job)]
+    server = _api_server(settings, host, port) if serve_api else None
+    if server is not None:
+        try:
+            server.start()
+        except ServerError as error:
+            fail(str(error), code=2)
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
         f"{settings.fetch_interval_seconds // 60} min into {make_lake(settings).uri}. Ctrl-C stops."
     )
+    if server is not None:
+        _announce(server.url)
+    stop = threading.Event()
     try:
-        slot = floor_to(utcnow(), settings.fetch_interval_seconds)
-        while not stop.is_set():
-            try:
-                _print_fetch(_fetch_once(settings, slot))
-            except (SourceError, LakeError) as error:
-                err.print(f"[bold red]fetch failed:[/] {error}", highlight=False, soft_wrap=True)
-            slot = next_slot(utcnow(), settings.fetch_interval_seconds)
-            console.print(f"next fetch at {iso_z(slot)}")
-            stop.wait(max(0.0, (slot - utcnow()).total_seconds()))
+        run_jobs(jobs, stop)
     except KeyboardInterrupt:
-        console.print("stopped.")
+        console.print("stopping...")
+    finally:
+        if server is not None:
+            server.stop()
+    console.print("stopped.")

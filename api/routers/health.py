@@ -30,7 +30,7 @@ def health(
     response.headers["Cache-Control"] = "no-store"
     return HealthResponse(
         status="stale" if any(c.stale for c in coins) else "ok",
-        engine=engine.name,  # type: ignore[arg-type]
+        engine=engine.name,
         checked_at=now,
         fetch_interval_seconds=settings.fetch_interval_seconds,
         coins=[

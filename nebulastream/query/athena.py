@@ -79,8 +79,8 @@ class AthenaEngine:
             reuse_minutes=settings.fetch_interval_seconds // 60,
         )
 
-    def render(self, query: Query) -> tuple[str, list[str]]:
-        """The full Trino SQL (observations CTE + endpoint statement) and its parameters."""
+    def statement(self, query: Query) -> sql.Statement:
+        """The full Trino SQL (observations CTE + endpoint statement) and its values."""
         cte = sql.observations_cte(
             self.curated,
             self.raw,
@@ -88,8 +88,12 @@ class AthenaEngine:
             raw_days=query.raw_days,
             coins=query.coins,
         )
-        text = cte.sql + query.statement.sql
-        return text, [literal(v) for v in (*cte.params, *query.statement.params)]
+        return sql.Statement(cte.sql + query.statement.sql, cte.params + query.statement.params)
+
+    def render(self, query: Query) -> tuple[str, list[str]]:
+        """What goes to StartQueryExecution: the text, and ExecutionParameters as literals."""
+        full = self.statement(query)
+        return full.sql, [literal(v) for v in full.params]
 
     def execute(self, query: Query) -> list[tuple[Any, ...]]:
         text, parameters = self.render(query)

@@ -75,7 +75,7 @@ class DuckDBEngine:
             "{" + ", ".join(f"'{c}': '{_DUCK_TYPES[t]}'" for c, t in RAW_COLUMNS.items()) + "}"
         )
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}
         self._loaded: dict[str, DaySig] = {}
         self._snapshot: _Snapshot | None = None
         self._snapshot_at = -math.inf
@@ -106,16 +106,28 @@ class DuckDBEngine:
         self._cursor().execute("SELECT 1").fetchall()
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:
+            for cursor in self._cursors.values():
+                cursor.close()
+            self._cursors.clear()
+            self._con.close()
+
+    @property
+    def loaded_days(self) -> list[str]:
+        """The days held in memory (for tests and diagnostics: what a query had to read)."""
+        with self._lock:
+            return sorted(d for d, signature in self._loaded.items() if signature != _EMPTY)
 
     # -- keeping `observations` in step with the files ------------------------------------
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         # One connection object is not safe across threads; a cursor per thread shares the DB.
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        # (Kept by thread id, not in a threading.local, so close() can release them all.)
+        thread = threading.get_ident()
+        cursor = self._cursors.get(thread)
         if cursor is None:
-            cursor = self._con.cursor()
-            self._local.cursor = cursor
+            with self._lock:
+                cursor = self._cursors[thread] = self._con.cursor()
         return cursor
 
     def _current_snapshot(self) -> _Snapshot:

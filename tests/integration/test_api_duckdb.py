@@ -1,0 +1,380 @@
+"""The HTTP contract on DuckDB over real curated Parquet and raw batches."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from nebulastream.query.duckdb import DuckDBEngine
+from tests.integration.api_lake import build_lake, client_for, settings_for
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_lake(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture(scope="module")
+def client(lake: Path) -> Iterator[TestClient]:
+    engine = DuckDBEngine(lake, recheck_seconds=0)
+    with client_for(engine, settings_for(lake)) as client:
+        yield client
+    engine.close()
+
+
+def test_latest_returns_every_contract_field_with_the_stored_values(client: TestClient) -> None:
+    response = client.get("/prices/latest")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["as_of"] == "2026-11-28T04:06:10.000Z"
+    assert body["prices"] == [
+        {
+            "coin": "BTC",
+            "price_usd": 67187.3,
+            "market_cap_usd": 1.32e12,
+            "volume_24h_usd": 3.1e10,
+            "change_24h_pct": -1.23,
+            "ts": "2026-11-28T04:03:12.000Z",
+            "source": "coingecko",
+        },
+        {
+            "coin": "ETH",
+            "price_usd": 3105.5,
+            "market_cap_usd": 1.0e12,
+            "volume_24h_usd": 3.0e10,
+            "change_24h_pct": -1.5,
+            "ts": "2026-11-28T04:00:10.000Z",
+            "source": "coingecko",
+        },
+        {
+            "coin": "SOL",
+            "price_usd": 200.0,
+            "market_cap_usd": 1.0e12,
+            "volume_24h_usd": 3.0e10,
+            "change_24h_pct": None,
+            "ts": "2026-10-01T10:00:00.000Z",
+            "source": "coingecko",
+        },
+    ]
+
+
+def test_a_price_fetched_a_moment_ago_is_served_before_any_transform(client: TestClient) -> None:
+    latest = client.get("/prices/latest", params={"coin": "btc"}).json()["prices"]
+    assert [(p["coin"], p["price_usd"]) for p in latest] == [("BTC", 67187.3)]
+    points = client.get(
+        "/prices/history",
+        params={"coin": "BTC", "start": "2026-11-28T00:00:00Z", "interval": "1h"},
+    ).json()["points"]
+    assert [(p["ts"], p["close"]) for p in points] == [("2026-11-28T04:00:00.000Z", 67187.3)]
+
+
+def test_raw_and_curated_copies_of_one_observation_count_once_latest_fetch_wins(
+    client: TestClient,
+) -> None:
+    points = client.get(
+        "/prices/history",
+        params={"coin": "ETH", "start": "2026-11-28T00:00:00Z", "end": "2026-11-29T00:00:00Z"},
+    ).json()["points"]
+    assert [(p["ts"], p["open"], p["samples"]) for p in points] == [
+        ("2026-11-28T04:00:00.000Z", 3105.5, 1)
+    ]
+    coins = {c["coin"]: c for c in client.get("/coins").json()["coins"]}
+    assert coins["ETH"]["rows"] == 2
+
+
+def test_latest_filters_coins_and_leaves_out_coins_without_data(client: TestClient) -> None:
+    body = client.get("/prices/latest", params={"coin": "SOL, eth,DOGE"}).json()
+    assert [p["coin"] for p in body["prices"]] == ["SOL", "ETH"]
+
+
+def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
+    client: TestClient,
+) -> None:
+    body = client.get(
+        "/prices/history",
+        params={
+            "coin": "BTC",
+            "start": "2026-11-27T00:00:00Z",
+            "end": "2026-11-28T00:00:00Z",
+            "interval": "1h",
+        },
+    ).json()
+    assert body["coin"] == "BTC"
+    assert body["interval"] == "1h"
+    assert body["start"] == "2026-11-27T00:00:00.000Z"
+    assert body["end"] == "2026-11-28T00:00:00.000Z"
+    assert body["points"] == [
+        {
+            "ts": "2026-11-27T00:00:00.000Z",
+            "open": 100.0,
+            "high": 110.0,
+            "low": 90.0,
+            "close": 90.0,
+            "samples": 3,
+            "market_cap_usd": 1.0e12,
+            "volume_24h_usd": 3.0e10,
+        },
+        {
+            "ts": "2026-11-27T01:00:00.000Z",
+            "open": 120.0,
+            "high": 120.0,
+            "low": 120.0,
+            "close": 120.0,
+            "samples": 1,
+            "market_cap_usd": 1.0e12,
+            "volume_24h_usd": 3.0e10,
+        },
+        {
+            "ts": "2026-11-27T03:00:00.000Z",
+            "open": 130.0,
+            "high": 130.0,
+            "low": 130.0,
+            "close": 130.0,
+            "samples": 1,
+            "market_cap_usd": 1.0e12,
+            "volume_24h_usd": 3.0e10,
+        },
+        {
+            "ts": "2026-11-27T04:00:00.000Z",
+            "open": 140.0,
+            "high": 140.0,
+            "low": 140.0,
+            "close": 140.0,
+            "samples": 1,
+            "market_cap_usd": 2.0e12,
+            "volume_24h_usd": 3.0e10,
+        },
+        {
+            "ts": "2026-11-27T23:00:00.000Z",
+            "open": 150.0,
+            "high": 150.0,
+            "low": 150.0,
+            "close": 150.0,
+            "samples": 1,
+            "market_cap_usd": None,
+            "volume_24h_usd": 4.0e10,
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [
+        (
+            "4h",
+            [
+                ("2026-11-27T00:00:00.000Z", 100.0, 130.0, 90.0, 130.0, 5),
+                ("2026-11-27T04:00:00.000Z", 140.0, 140.0, 140.0, 140.0, 1),
+                ("2026-11-27T20:00:00.000Z", 150.0, 150.0, 150.0, 150.0, 1),
+                ("2026-11-28T04:00:00.000Z", 67187.3, 67187.3, 67187.3, 67187.3, 1),
+            ],
+        ),
+        (
+            "1d",
+            [
+                ("2026-11-27T00:00:00.000Z", 100.0, 150.0, 90.0, 150.0, 7),
+                ("2026-11-28T00:00:00.000Z", 67187.3, 67187.3, 67187.3, 67187.3, 1),
+            ],
+        ),
+        (
+            "15m",
+            [
+                ("2026-11-27T00:00:00.000Z", 100.0, 100.0, 100.0, 100.0, 1),
+                ("2026-11-27T00:15:00.000Z", 110.0, 110.0, 110.0, 110.0, 1),
+                ("2026-11-27T00:30:00.000Z", 90.0, 90.0, 90.0, 90.0, 1),
+                ("2026-11-27T01:00:00.000Z", 120.0, 120.0, 120.0, 120.0, 1),
+                ("2026-11-27T03:45:00.000Z", 130.0, 130.0, 130.0, 130.0, 1),
+                ("2026-11-27T04:00:00.000Z", 140.0, 140.0, 140.0, 140.0, 1),
+                ("2026-11-27T23:45:00.000Z", 150.0, 150.0, 150.0, 150.0, 1),
+                ("2026-11-28T04:00:00.000Z", 67187.3, 67187.3, 67187.3, 67187.3, 1),
+            ],
+        ),
+    ],
+)
+def test_buckets_start_at_multiples_of_the_interval_since_the_epoch(
+    client: TestClient, interval: str, expected: list[tuple[object, ...]]
+) -> None:
+    points = client.get(
+        "/prices/history",
+        params={
+            "coin": "BTC",
+            "start": "2026-11-26T22:00:00Z",
+            "end": "2026-11-28T06:00:00Z",
+            "interval": interval,
+        },
+    ).json()["points"]
+    got = [(p["ts"], p["open"], p["high"], p["low"], p["close"], p["samples"]) for p in points]
+    assert got == expected
+
+
+def test_last_market_cap_of_a_bucket_is_the_last_observations_even_when_null(
+    client: TestClient,
+) -> None:
+    points = client.get(
+        "/prices/history",
+        params={"coin": "BTC", "start": "1795737600", "end": "1795824000", "interval": "1d"},
+    ).json()["points"]
+    assert [(p["ts"], p["market_cap_usd"], p["volume_24h_usd"]) for p in points] == [
+        ("2026-11-27T00:00:00.000Z", None, 4.0e10)
+    ]
+
+
+def test_range_is_half_open_start_included_end_excluded(client: TestClient) -> None:
+    points = client.get(
+        "/prices/history",
+        params={
+            "coin": "BTC",
+            "start": "2026-11-27T00:20:00Z",
+            "end": "2026-11-27T04:00:00Z",
+            "interval": "5m",
+        },
+    ).json()["points"]
+    assert [(p["ts"], p["close"]) for p in points] == [
+        ("2026-11-27T00:20:00.000Z", 110.0),
+        ("2026-11-27T00:40:00.000Z", 90.0),
+        ("2026-11-27T01:10:00.000Z", 120.0),
+        ("2026-11-27T03:55:00.000Z", 130.0),
+    ]
+
+
+def test_a_sub_millisecond_bound_keeps_the_range_exact(client: TestClient) -> None:
+    points = client.get(
+        "/prices/history",
+        params={
+            "coin": "BTC",
+            "start": "2026-11-27T00:20:00.000001Z",
+            "end": "2026-11-27T03:59:59.9985Z",
+        },
+    ).json()["points"]
+    assert [p["close"] for p in points] == [90.0, 120.0]
+
+
+def test_default_range_is_the_24_hours_before_the_next_slot(client: TestClient) -> None:
+    body = client.get("/prices/history", params={"coin": "BTC"}).json()
+    assert (body["start"], body["end"]) == ("2026-11-27T04:10:00.000Z", "2026-11-28T04:10:00.000Z")
+    assert [p["ts"] for p in body["points"]] == [
+        "2026-11-27T23:55:00.000Z",
+        "2026-11-28T04:00:00.000Z",
+    ]
+
+
+def test_coins_lists_first_last_and_deduplicated_row_counts(client: TestClient) -> None:
+    assert client.get("/coins").json() == {
+        "coins": [
+            {
+                "coin": "BTC",
+                "first_ts": "2026-11-27T00:00:30.000Z",
+                "last_ts": "2026-11-28T04:03:12.000Z",
+                "rows": 8,
+            },
+            {
+                "coin": "ETH",
+                "first_ts": "2026-11-27T12:00:00.000Z",
+                "last_ts": "2026-11-28T04:00:10.000Z",
+                "rows": 2,
+            },
+            {
+                "coin": "SOL",
+                "first_ts": "2026-10-01T10:00:00.000Z",
+                "last_ts": "2026-10-01T10:00:00.000Z",
+                "rows": 1,
+            },
+        ]
+    }
+
+
+def test_health_marks_coins_older_than_two_fetch_intervals_stale(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["status"] == "stale"
+    assert body["engine"] == "duckdb"
+    assert body["fetch_interval_seconds"] == 300
+    assert body["checked_at"] == "2026-11-28T04:06:10.000Z"
+    assert [(c["coin"], c["age_seconds"], c["stale"]) for c in body["coins"]] == [
+        ("BTC", 178.0, False),
+        ("ETH", 360.0, False),
+        ("SOL", 4989970.0, True),
+    ]
+
+
+def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
+    engine = DuckDBEngine(lake, recheck_seconds=0)
+    with client_for(engine, settings_for(lake, coins="BTC,ETH")) as client:
+        body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert [c["stale"] for c in body["coins"]] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "says"),
+    [
+        ("/prices/latest", {"coin": "BTC,NOPE"}, "Unknown coin 'NOPE'"),
+        ("/prices/history", {"coin": "BTC' OR '1'='1"}, "Unknown coin"),
+        ("/prices/history", {"coin": "BTC;DROP TABLE prices"}, "Unknown coin"),
+        ("/prices/history", {}, "coin is required"),
+        ("/prices/history", {"coin": "BTC,ETH"}, "give one symbol"),
+        ("/prices/history", {"coin": "BTC", "start": "yesterday"}, "RFC 3339"),
+        ("/prices/history", {"coin": "BTC", "end": "2026-13-01T00:00:00Z"}, "RFC 3339"),
+        ("/prices/history", {"coin": "BTC", "start": "1e30"}, "start="),
+        ("/prices/history", {"coin": "BTC", "start": "nan"}, "start="),
+        (
+            "/prices/history",
+            {"coin": "BTC", "start": "2026-11-28T00:00:00Z", "end": "2026-11-28T00:00:00Z"},
+            "must be before end",
+        ),
+        ("/prices/history", {"coin": "BTC", "interval": "2m"}, "'5m', '15m', '1h', '4h' or '1d'"),
+        (
+            "/prices/history",
+            {"coin": "BTC", "start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            "use interval=1h (8,760 points)",
+        ),
+    ],
+)
+def test_bad_input_is_a_400_saying_what_to_change(
+    client: TestClient, path: str, params: dict[str, str], says: str
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == 400
+    assert says in response.json()["detail"]
+
+
+def test_answers_may_be_cached_until_the_next_fetch_slot(client: TestClient) -> None:
+    for path in ("/prices/latest", "/prices/history?coin=BTC", "/coins"):
+        # 04:06:10 -> the 04:10 slot is 230 s away.
+        assert client.get(path).headers["cache-control"] == "public, max-age=230"
+
+
+def test_get_is_allowed_from_any_origin(client: TestClient) -> None:
+    response = client.get("/prices/latest", headers={"Origin": "https://dash.example"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    preflight = client.options(
+        "/prices/latest",
+        headers={"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+
+
+def test_large_histories_are_gzipped(client: TestClient) -> None:
+    params = {"coin": "BTC", "start": "2026-11-27T00:00:00Z", "end": "2026-11-29T00:00:00Z"}
+    big = client.get("/prices/history", params=params, headers={"Accept-Encoding": "gzip"})
+    assert big.headers["content-encoding"] == "gzip"
+    assert len(big.json()["points"]) == 8
+    small = client.get(
+        "/prices/latest", params={"coin": "SOL"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert "content-encoding" not in small.headers
+    assert gzip.compress(small.content)  # plain JSON body
+
+
+def test_root_points_to_the_docs(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/docs"
+    assert "swagger-ui" in client.get("/docs").text

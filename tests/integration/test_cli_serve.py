@@ -1,0 +1,107 @@
+"""`nebula serve` / `nebula run`: the API over real loopback, started and stopped cleanly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.deps import get_clock, get_engine
+from nebulastream import cli
+from nebulastream.query.duckdb import DuckDBEngine
+from nebulastream.server import ApiServer
+from nebulastream.settings import get_settings
+from tests.integration.api_lake import NOW, build_lake, settings_for
+from tests.lake_fixtures import utc
+
+
+def test_the_api_serves_over_loopback_and_stops_cleanly(tmp_path: Path) -> None:
+    root = build_lake(tmp_path)
+    app = create_app()
+    engine = DuckDBEngine(root, recheck_seconds=0)
+    app.dependency_overrides[get_settings] = lambda: settings_for(root)
+    app.dependency_overrides[get_engine] = lambda: engine
+    app.dependency_overrides[get_clock] = lambda: NOW
+    server = ApiServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            latest = client.get("/prices/latest", params={"coin": "BTC"})
+            assert latest.json()["prices"][0]["price_usd"] == 67187.3
+            assert client.get("/docs").status_code == 200
+    finally:
+        server.stop()
+        engine.close()
+    assert server.thread is not None
+    assert not server.thread.is_alive()
+
+
+def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_lake(tmp_path)
+    monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path))
+    get_settings.cache_clear()
+    servers: list[ApiServer] = []
+    answers: list[int] = []
+    urls: list[str] = []
+
+    class Recorded(ApiServer):
+        def start(self, timeout: float = 10.0) -> None:
+            super().start(timeout)
+            servers.append(self)
+
+    def loop(jobs: list[cli.PeriodicJob], stop: Any) -> None:
+        assert [job.name for job in jobs] == ["fetch"]
+        urls.append(servers[0].url)
+        answers.append(httpx.get(f"{urls[0]}/prices/latest?coin=BTC").status_code)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "ApiServer", Recorded)
+    monkeypatch.setattr(cli, "run_jobs", loop)
+    result = CliRunner().invoke(cli.app, ["run", "--port", "0"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert answers == [200]
+    assert f"API on {urls[0]}" in result.output
+    assert f"{urls[0]}/docs" in result.output
+    assert "stopped." in result.output
+    assert servers[0].thread is not None
+    assert not servers[0].thread.is_alive()
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path))
+    blocker = ApiServer(create_app(), "127.0.0.1", 0)
+    blocker.start()
+    try:
+        port = blocker.url.rsplit(":", 1)[1]
+        result = CliRunner().invoke(cli.app, ["run", "--port", port])
+    finally:
+        blocker.stop()
+    assert result.exit_code == 2
+    assert "pass --port" in result.output
+
+
+def test_a_periodic_job_runs_at_once_then_on_its_slot_grid_even_after_failing() -> None:
+    slots: list[datetime] = []
+
+    def flaky(slot: datetime) -> None:
+        slots.append(slot)
+        raise RuntimeError("source down")
+
+    job = cli.PeriodicJob("fetch", 300, flaky)
+    with pytest.raises(RuntimeError):
+        job.run_if_due(utc("2026-11-28T04:06:10Z"))
+    assert slots == [utc("2026-11-28T04:05:00Z")]
+    assert job.due == utc("2026-11-28T04:10:00Z")
+    job.run_if_due(utc("2026-11-28T04:09:59Z"))
+    assert len(slots) == 1
+    with pytest.raises(RuntimeError):
+        job.run_if_due(utc("2026-11-28T04:10:00.5Z"))
+    assert slots[-1] == utc("2026-11-28T04:10:00Z")
