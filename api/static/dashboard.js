@@ -399,6 +399,10 @@
       return;
     }
     const n = view.samples[i];
+    if (view.high[i] === view.low[i]) {
+      el.readout.textContent = `${when(view.x[i])} · ${usd(view.close[i])} · ${n} sample${n === 1 ? "" : "s"}`;
+      return;
+    }
     el.readout.textContent =
       `${when(view.x[i])} · O ${usd(view.open[i])} H ${usd(view.high[i])} ` +
       `L ${usd(view.low[i])} C ${usd(view.close[i])} · ${n} sample${n === 1 ? "" : "s"}`;
