@@ -3,7 +3,7 @@
 Shape, relative to the moment it is built (`now`):
 
 * curated/  hourly rows for BTC, ETH and SOL from 400 days ago up to RAW_HOURS ago, written as
-  the curation job writes them (schema.CURATED_COLUMNS, naive-UTC TIMESTAMP(MICROS), dt=...).
+  the curation job writes them (tests/lake_fixtures.py: schema.CURATED_COLUMNS, dt=...).
 * raw/      one spot batch per 5-minute slot for the last RAW_HOURS, in the real raw format
   (Observation -> encode_batch -> spot_key), except for GAP: no batch at all (fetcher down).
 * SOL       is left out of the batches of the last STALE_HOURS (the source stopped sending it),
@@ -15,7 +15,6 @@ Prices are seeded random walks, so every run sees the same shape at a different 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Iterable
@@ -23,16 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from nebulastream.lake.layout import CURATED, spot_key
-from nebulastream.lake.storage import LocalLake
-from nebulastream.models import Observation, encode_batch
-from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN, PARTITION_FORMAT
 from nebulastream.timeutil import floor_to
+from tests import lake_fixtures
 
-SOURCE = "coingecko"
 SLOT = timedelta(minutes=5)
 RAW_HOURS = 36
 HISTORY_DAYS = 400
@@ -43,12 +35,6 @@ LAG = timedelta(seconds=40)
 START_PRICE = {"BTC": 61_000.0, "ETH": 3_100.0, "SOL": 140.0}
 WITH_DATA = tuple(START_PRICE)
 CONFIGURED = (*WITH_DATA, "DOGE")
-
-_ARROW_TYPES = {
-    "string": pa.string(),
-    "double": pa.float64(),
-    "timestamp": pa.timestamp("us"),  # naive, holding UTC (schema.py)
-}
 
 
 @dataclass(frozen=True)
@@ -86,7 +72,7 @@ class FixtureLake:
         batch = [r for r in keep if r.coin not in replaced] + list(replaced.values())
         for coin, row in replaced.items():
             self.rows[coin] = [r for r in self.rows[coin] if _slot_of(r) != slot] + [row]
-        _put_raw(LocalLake(self.root), slot, batch, fetched_at=observed_at + LAG / 2)
+        _put_raw(self.root, slot, batch, fetched_at=observed_at + LAG / 2)
 
 
 def _slot_of(row: Row) -> datetime:
@@ -113,13 +99,12 @@ def build(root: Path, now: datetime) -> FixtureLake:
     # Curation has covered everything before the raw look-back; the rest is still raw.
     every = [r for rows in lake.rows.values() for r in rows]
     _write_curated(root, [r for r in every if r.ts < raw_start - LAG])
-    storage = LocalLake(root)
     recent = [r for r in every if r.ts >= raw_start - LAG]
     by_slot: dict[datetime, list[Row]] = {}
     for row in recent:
         by_slot.setdefault(_slot_of(row), []).append(row)
     for slot, batch in sorted(by_slot.items()):
-        _put_raw(storage, slot, batch, fetched_at=slot + timedelta(seconds=2))
+        _put_raw(root, slot, batch, fetched_at=slot + timedelta(seconds=2))
     return lake
 
 
@@ -149,48 +134,35 @@ def _walk(coin: str, times: Iterable[datetime]) -> list[Row]:
     return rows
 
 
-def _observation(row: Row, slot: datetime, fetched_at: datetime) -> Observation:
-    payload = {"usd": row.price, "usd_24h_change": row.change_24h_pct}
-    return Observation(
-        coin=row.coin,
-        source=SOURCE,
-        price_usd=row.price,
-        market_cap_usd=row.price * 19_000_000,
-        volume_24h_usd=row.price * 450_000,
-        change_24h_pct=row.change_24h_pct,
-        observed_at=row.ts,
-        fetched_at=fetched_at,
-        slot=slot,
-        source_payload=json.dumps(payload, separators=(",", ":")),
-    )
-
-
-def _put_raw(storage: LocalLake, slot: datetime, rows: list[Row], fetched_at: datetime) -> None:
-    batch = [_observation(r, slot, fetched_at) for r in sorted(rows, key=lambda r: r.coin)]
-    storage.put(spot_key(SOURCE, slot), encode_batch(batch), "application/x-ndjson")
+def _put_raw(root: Path, slot: datetime, rows: list[Row], fetched_at: datetime) -> None:
+    batch = [
+        lake_fixtures.observation(
+            r.coin,
+            r.ts,
+            r.price,
+            fetched_at=fetched_at,
+            slot=slot,
+            market_cap=r.price * 19_000_000,
+            volume=r.price * 450_000,
+            change=r.change_24h_pct,
+        )
+        for r in sorted(rows, key=lambda r: r.coin)
+    ]
+    lake_fixtures.write_spot(root, slot, batch)
 
 
 def _write_curated(root: Path, rows: list[Row]) -> None:
-    by_day: dict[str, list[Row]] = {}
-    for row in rows:
-        by_day.setdefault(row.ts.strftime(PARTITION_FORMAT), []).append(row)
-    schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in CURATED_COLUMNS.items()])
-    for day, day_rows in by_day.items():
-        day_rows.sort(key=lambda r: (r.coin, r.ts))
-        columns = {
-            "coin": [r.coin for r in day_rows],
-            "ts": [r.ts.replace(tzinfo=None) for r in day_rows],
-            "price_usd": [r.price for r in day_rows],
-            "market_cap_usd": [r.price * 19_000_000 for r in day_rows],
-            "volume_24h_usd": [r.price * 450_000 for r in day_rows],
-            "change_24h_pct": [r.change_24h_pct for r in day_rows],
-            "source": [SOURCE] * len(day_rows),
-            "fetched_at": [r.ts.replace(tzinfo=None) for r in day_rows],
-        }
-        folder = root / CURATED / f"{PARTITION_COLUMN}={day}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            pa.table(columns, schema=schema),
-            folder / "part-00000.parquet",
-            coerce_timestamps="us",
-        )
+    lake_fixtures.write_curated(
+        root,
+        (
+            lake_fixtures.Row(
+                r.coin,
+                r.ts,
+                r.price,
+                market_cap_usd=r.price * 19_000_000,
+                volume_24h_usd=r.price * 450_000,
+                change_24h_pct=r.change_24h_pct,
+            )
+            for r in rows
+        ),
+    )
