@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -77,7 +77,7 @@ def _print_fetch(result: FetchResult) -> None:
         "change_24h_pct",
         "observed_at",
     ):
-        justify = "left" if column in ("coin", "observed_at") else "right"
+        justify: JustifyMethod = "left" if column in ("coin", "observed_at") else "right"
         table.add_column(column, justify=justify, overflow="fold")
     for o in result.observations:
         table.add_row(
