@@ -33,8 +33,9 @@ def create_app() -> FastAPI:
             {"name": "health", "description": "Liveness and data freshness."},
         ],
     )
-    # gzip pays off on long histories (a year of daily buckets is ~60 KB of JSON).
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # gzip pays off on long histories (a year of daily buckets is ~70 KB of JSON); level 5
+    # compresses nearly as well as Starlette's default 9 at a fraction of the time.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import EngineDep, NowDep, SettingsDep
 from api.errors import BAD_INPUT, UNAVAILABLE
-from api.headers import cache_until_next_slot
+from api.headers import answer, until_next_slot
 from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
 from nebulastream.query import service
 from nebulastream.query.service import Interval
@@ -28,7 +28,6 @@ def latest_prices(
     settings: SettingsDep,
     engine: EngineDep,
     now: NowDep,
-    response: Response,
     coin: Annotated[
         str | None,
         Query(
@@ -36,15 +35,14 @@ def latest_prices(
             examples=["BTC,ETH"],
         ),
     ] = None,
-) -> LatestResponse:
+) -> Response:
     """Fresh within one fetch interval: batches not yet curated are read too."""
     coins = service.parse_coins(coin, settings.known_coin_ids, settings.coins)
     prices = service.latest(engine, coins, now, settings.raw_lookback_days)
-    cache_until_next_slot(response, now, settings.fetch_interval_seconds)
-    return LatestResponse(
+    body = LatestResponse.model_construct(
         as_of=now,
         prices=[
-            LatestPrice(
+            LatestPrice.model_construct(
                 coin=p.coin,
                 price_usd=p.price_usd,
                 market_cap_usd=p.market_cap_usd,
@@ -56,6 +54,7 @@ def latest_prices(
             for p in prices
         ],
     )
+    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
 
 
 @router.get(
@@ -68,7 +67,6 @@ def price_history(
     settings: SettingsDep,
     engine: EngineDep,
     now: NowDep,
-    response: Response,
     coin: Annotated[str, Query(description="One symbol.", examples=["ETH"])],
     start: Annotated[
         str | None, Query(description=f"Inclusive; default end - 24 h. {TIME_HELP}")
@@ -77,19 +75,18 @@ def price_history(
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,
-) -> HistoryResponse:
+) -> Response:
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
     symbol = service.parse_one_coin(coin, settings.known_coin_ids)
     lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
     result = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
-    cache_until_next_slot(response, now, settings.fetch_interval_seconds)
-    return HistoryResponse(
+    body = HistoryResponse.model_construct(
         coin=result.coin,
         interval=result.interval.value,
         start=result.start,
         end=result.end,
         points=[
-            HistoryPoint(
+            HistoryPoint.model_construct(
                 ts=b.ts,
                 open=b.open,
                 high=b.high,
@@ -102,3 +99,4 @@ def price_history(
             for b in result.points
         ],
     )
+    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))

@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -40,6 +41,7 @@ _HIVE = f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR
 FileSig = tuple[str, int, int]  # name, size, mtime_ns
 DaySig = tuple[tuple[FileSig, ...], tuple[tuple[str, int], ...]]  # curated files, raw folders
 _EMPTY: DaySig = ((), ())
+_REUSED_RESULTS = 256
 
 
 @dataclass
@@ -62,15 +64,24 @@ class DuckDBEngine:
     name = "duckdb"
     dialect: Dialect = "duckdb"
 
-    def __init__(self, root: str | Path, *, recheck_seconds: float = 1.0) -> None:
+    def __init__(
+        self, root: str | Path, *, recheck_seconds: float = 1.0, reuse_results: bool = True
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.recheck_seconds = recheck_seconds
+        self.reuse_results = reuse_results
         self._con = duckdb.connect(":memory:")
         table = ", ".join(f"{c} {_DUCK_TYPES[t]}" for c, t in CURATED_COLUMNS.items())
         raw = ", ".join(f"{c} {_DUCK_TYPES[t]}" for c, t in RAW_COLUMNS.items())
         self._con.execute(f"CREATE TABLE observations ({table}, {PARTITION_COLUMN} VARCHAR)")
         self._con.execute(f"CREATE TABLE stage_curated ({table}, {PARTITION_COLUMN} VARCHAR)")
         self._con.execute(f"CREATE TABLE stage_raw ({raw}, {PARTITION_COLUMN} VARCHAR)")
+        # Parsed raw lines per batch file, so a new fetch costs reading one file, not the day's.
+        self._con.execute(
+            f"CREATE TABLE raw_lines ({raw}, {PARTITION_COLUMN} VARCHAR, filename VARCHAR)"
+        )
+        self._con.execute("SET enable_progress_bar = false")
+        self._raw_synced: dict[str, dict[str, tuple[int, int]]] = {}  # day -> file -> size, mtime
         self._raw_columns = (
             "{" + ", ".join(f"'{c}': '{_DUCK_TYPES[t]}'" for c, t in RAW_COLUMNS.items()) + "}"
         )
@@ -80,16 +91,36 @@ class DuckDBEngine:
         self._snapshot: _Snapshot | None = None
         self._snapshot_at = -math.inf
         self._verified: set[tuple[date, date, date]] = set()
+        # Like Athena's result reuse, but exact: answers of identical statements are kept
+        # until any day is reloaded (the only way the table's content changes).
+        self._results: OrderedDict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = (
+            OrderedDict()
+        )
+        self._generation = 0
 
     # -- the engine interface -------------------------------------------------------------
 
     def execute(self, query: Query) -> list[tuple[Any, ...]]:
-        self._ensure(query)
+        generation = self._ensure(query)
         statement = query.statement
+        key = (statement.sql, statement.params)
+        if self.reuse_results:
+            with self._lock:
+                rows = self._results.get(key)
+                if rows is not None:
+                    self._results.move_to_end(key)
+                    return rows
         try:
-            return self._cursor().execute(statement.sql, list(statement.params)).fetchall()
+            rows = self._cursor().execute(statement.sql, list(statement.params)).fetchall()
         except duckdb.Error as error:
             raise EngineError(f"DuckDB could not run the query: {error}") from error
+        if self.reuse_results:
+            with self._lock:
+                if generation == self._generation:
+                    self._results[key] = rows
+                    if len(self._results) > _REUSED_RESULTS:
+                        self._results.popitem(last=False)
+        return rows
 
     def newest_day(self) -> date | None:
         with self._lock:
@@ -181,12 +212,13 @@ class DuckDBEngine:
         )
         return snapshot.curated.get(day, ()), raws
 
-    def _ensure(self, query: Query) -> None:
+    def _ensure(self, query: Query) -> int:
+        """Load what the query needs; returns the table's generation it can be answered at."""
         with self._lock:
             snapshot = self._current_snapshot()
             key = (*query.days, query.raw_since)
             if key in self._verified:
-                return
+                return self._generation
             lo, hi, since = (d.isoformat() for d in key)
             candidates = {d for d in snapshot.days if lo <= d <= hi}
             candidates.update(d for d in self._loaded if lo <= d <= hi)
@@ -204,6 +236,7 @@ class DuckDBEngine:
             if run:
                 self._load(run)
             self._verified.add(key)
+            return self._generation
 
     def _load(self, days: list[tuple[str, DaySig]]) -> None:
         """Replace the rows of a run of consecutive days with their deduplicated inputs."""
@@ -214,7 +247,6 @@ class DuckDBEngine:
             for name, _, _ in files
         ]
         raw_days = sorted({d for _, (_, raws) in days for d, _ in raws})
-        raw_files = [path for d in raw_days for path in self._raw_files(d)]
         cte = sql.observations_cte(
             "stage_curated",
             "stage_raw",
@@ -233,13 +265,13 @@ class DuckDBEngine:
                     f"FROM read_parquet(?, {_HIVE})",
                     [curated_files],
                 )
-            if raw_files:
-                # A malformed raw line is skipped here; curation quarantines it with a reason.
+            for day in raw_days:
+                self._sync_raw(day)
+            if raw_days:
                 con.execute(
-                    "INSERT INTO stage_raw BY NAME SELECT * FROM read_json(?, "
-                    f"format = 'newline_delimited', columns = {self._raw_columns}, "
-                    f"ignore_errors = true, {_HIVE})",
-                    [raw_files],
+                    f"INSERT INTO stage_raw SELECT * EXCLUDE (filename) FROM raw_lines "
+                    f"WHERE list_contains(?, {PARTITION_COLUMN})",
+                    [raw_days],
                 )
             con.execute(
                 f"DELETE FROM observations WHERE {PARTITION_COLUMN} BETWEEN ? AND ?", [first, last]
@@ -255,20 +287,45 @@ class DuckDBEngine:
         except duckdb.Error as error:
             con.execute("ROLLBACK")
             self._snapshot = None  # files moved under us (a transform): list again next time
+            self._raw_synced.clear()  # the rollback undid raw_lines changes too
+            con.execute("DELETE FROM raw_lines")
             raise EngineError(
                 f"DuckDB could not read the lake at {self.root} ({error}); "
                 "if a transform is rewriting it, retry in a moment."
             ) from error
         for day, signature in days:
             self._loaded[day] = signature
+        self._generation += 1
+        self._results.clear()
 
-    def _raw_files(self, day: str) -> list[str]:
+    def _sync_raw(self, day: str) -> None:
+        """Bring raw_lines for one raw folder in step with its files (inside _load's transaction).
+
+        Batches are replaced by rename (LocalLake), so a changed file has a new mtime.
+        """
         folder = self.root / RAW / f"{PARTITION_COLUMN}={day}"
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
-            return []
+            entries = []
         # LocalLake's in-flight temp files start with a dot.
-        return sorted(
-            e.path for e in entries if e.name.endswith(".jsonl") and not e.name.startswith(".")
-        )
+        files = {
+            e.path: (stat.st_size, stat.st_mtime_ns)
+            for e in entries
+            if e.name.endswith(".jsonl") and not e.name.startswith(".")
+            for stat in (e.stat(),)
+        }
+        known = self._raw_synced.get(day, {})
+        stale = [path for path, sig in known.items() if files.get(path) != sig]
+        fresh = [path for path, sig in files.items() if known.get(path) != sig]
+        if stale:
+            self._con.execute("DELETE FROM raw_lines WHERE list_contains(?, filename)", [stale])
+        if fresh:
+            # A malformed raw line is skipped here; curation quarantines it with a reason.
+            self._con.execute(
+                "INSERT INTO raw_lines BY NAME SELECT * FROM read_json(?, "
+                f"format = 'newline_delimited', columns = {self._raw_columns}, "
+                f"ignore_errors = true, filename = true, {_HIVE})",
+                [sorted(fresh)],
+            )
+        self._raw_synced[day] = files
