@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+DASHBOARD_VENDOR := api/static/vendor/uPlot.iife.min.js
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run serve test lint format clean
@@ -11,7 +15,7 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv with the package and the pinned dev tools (quick when nothing changed)
+install: $(STAMP) $(DASHBOARD_VENDOR)  ## create .venv with the package and the pinned dev tools (quick when nothing changed)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +23,26 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The dashboard's chart library, copied from node_modules at the version package.json pins.
+$(DASHBOARD_VENDOR): $(NPM_STAMP) scripts/build_dashboard.py
+	$(PYTHON) scripts/build_dashboard.py
+
+# The browser tests drive Debian's Chromium; never a downloaded browser build.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
 run: install  ## run the whole pipeline locally (fetch every 5 minutes) until Ctrl-C
 	$(BIN)/nebula run
 
 serve: install  ## serve the HTTP API on the local lake (http://127.0.0.1:8000/docs)
 	$(BIN)/nebula serve
 
-test: install  ## run every test (unit and integration)
+test: install $(CHROMIUM)  ## run every test (unit and integration)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: install  ## ruff, formatting and mypy
@@ -38,4 +55,4 @@ format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 clean:  ## remove the virtualenv, caches and build output (not the lake)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .serverless *.egg-info
+	rm -rf $(VENV) node_modules api/static/vendor test-artifacts .pytest_cache .mypy_cache .ruff_cache .serverless *.egg-info

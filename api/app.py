@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import coins, health, prices
+from api.routers import coins, dashboard, health, prices
 from nebulastream import __version__
 
 DESCRIPTION = """\
@@ -43,6 +43,7 @@ def create_app() -> FastAPI:
     app.include_router(prices.router)
     app.include_router(coins.router)
     app.include_router(health.router)
+    dashboard.install(app)
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> RedirectResponse:

@@ -201,7 +201,11 @@ def _api_server(settings: Settings, host: str, port: int) -> ApiServer:
 
 
 def _announce(url: str) -> None:
-    console.print(f"API on {url}  (docs: {url}/docs, latest: {url}/prices/latest)", soft_wrap=True)
+    console.print(
+        f"API on {url}  (dashboard: {url}/dashboard, docs: {url}/docs, "
+        f"latest: {url}/prices/latest)",
+        soft_wrap=True,
+    )
 
 
 @app.command()

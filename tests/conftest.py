@@ -34,3 +34,18 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     from nebulastream.settings import get_settings
 
     get_settings.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show what tests recorded with record_property("report", ...): artifacts, measurements."""
+    lines = dict.fromkeys(  # a test's properties ride on its call and teardown reports
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "report"
+    )
+    if lines:
+        terminalreporter.section("reports")
+        for line in lines:
+            terminalreporter.line(line)
