@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nebulastream.coins import resolve
+from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.settings import Settings
 from nebulastream.sources.coingecko import CoinGecko, build_client
@@ -29,3 +30,10 @@ def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs:
     client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
     kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
     return CoinGecko(client, ids, has_key=bool(settings.coingecko_api_key), **kwargs)
+
+
+def make_curation_config(settings: Settings) -> CurationConfig:
+    """The rules' knobs from settings: the spike factor, and the fetch grid for gap reports."""
+    return CurationConfig(
+        spike_factor=settings.spike_factor, slot_seconds=settings.fetch_interval_seconds
+    )

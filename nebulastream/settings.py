@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     glue_database: str = "nebula"
     curated_table: str = "prices"
     raw_table: str = "raw_prices"
+    # Curation: a price more than this factor above or below its neighbours is flagged as a
+    # spike in the run report (kept in curated, not dropped).
+    spike_factor: float = Field(1.5, gt=1.0)
 
     @field_validator("coins", mode="before")
     @classmethod

@@ -1,0 +1,87 @@
+"""What both runners do to the lake around the curated files: quarantine, pruning, the manifest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol, runtime_checkable
+
+from nebulastream.lake.layout import (
+    CURATED,
+    MANIFEST,
+    QUARANTINE,
+    curated_day,
+    curated_key,
+    quarantine_key,
+)
+from nebulastream.lake.storage import LakeError, LakeStorage
+
+JSONL = "application/x-ndjson"
+JSON = "application/json"
+
+
+@runtime_checkable
+class VersionedLake(LakeStorage, Protocol):
+    """A lake that can tell whether an object changed (LocalLake and S3Lake can)."""
+
+    def versions(self, prefix: str) -> Iterator[tuple[str, str]]: ...
+
+
+def publish_quarantine(
+    lake: LakeStorage, objects: Mapping[str, bytes], processed: Iterable[str], *, full: bool
+) -> int:
+    """Write each batch's rejected rows, replacing what an earlier run wrote for it.
+
+    A reprocessed batch that is clean now loses its old quarantine file; a full run also
+    removes the files of batches that are gone from raw/. Returns the files written.
+    """
+    present = set(lake.list(QUARANTINE))
+    stale = present if full else {quarantine_key(key) for key in processed} & present
+    for key in sorted(stale - objects.keys()):
+        lake.delete(key)
+    for key, data in sorted(objects.items()):
+        lake.put(key, data, JSONL)
+    return len(objects)
+
+
+def curated_days(lake: LakeStorage) -> dict[str, str]:
+    """The curated days present in the lake: day -> key of its file."""
+    days = {}
+    for key in lake.list(CURATED):
+        day = curated_day(key)
+        if day is not None:
+            days[day] = key
+    return days
+
+
+def prune_curated(lake: LakeStorage, keep: set[str]) -> list[str]:
+    """Delete curated days not in `keep` (a full run found no valid row for them)."""
+    gone = sorted(day for day in curated_days(lake) if day not in keep)
+    for day in gone:
+        lake.delete(curated_key(day))
+    return gone
+
+
+def load_manifest(lake: LakeStorage) -> dict[str, str]:
+    """Raw batch key -> the version curated last time (empty before the first run)."""
+    if not lake.exists(MANIFEST):
+        return {}
+    try:
+        data = json.loads(lake.get(MANIFEST))
+        batches = data["batches"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise LakeError(
+            f"the curation manifest {MANIFEST} in {lake.uri} is unreadable ({error}); "
+            "run `nebula transform --full` to rebuild it."
+        ) from None
+    return {str(k): str(v) for k, v in batches.items()}
+
+
+def pending(listing: Mapping[str, str], done: Mapping[str, str]) -> list[str]:
+    """Raw batches that are new or changed (a retried slot, a grown backfill window)."""
+    return [key for key, version in listing.items() if done.get(key) != version]
+
+
+def save_manifest(lake: LakeStorage, batches: Mapping[str, str]) -> None:
+    body = {"version": 1, "batches": dict(sorted(batches.items()))}
+    lake.put(MANIFEST, json.dumps(body, separators=(",", ":")).encode(), JSON)
