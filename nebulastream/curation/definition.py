@@ -143,8 +143,8 @@ REJECT_RULES: tuple[Rule, ...] = (
 )
 SPIKE_RULE = Rule(
     "spike",
-    "the price jumps by more than spike_factor against both neighbours (or its only "
-    "neighbour) of the same coin and source; flagged in the report, kept in curated",
+    "the price is more than spike_factor above or below both neighbours of the same coin "
+    "and source; flagged in the report, kept in curated",
     "see spikes_sql()",
 )
 RULE_NAMES = [rule.name for rule in REJECT_RULES]
@@ -258,17 +258,16 @@ ORDER BY {PARTITION_COLUMN}, coin, ts_us, source
 
 
 def spikes_sql(config: CurationConfig) -> str:
-    """Curated points that jump beyond spike_factor against their neighbours (flag only).
+    """Curated points beyond spike_factor above or below both neighbours (flagged only).
 
-    A point must differ from both neighbours, so a lasting move (a step) is not a spike,
-    only an excursion that comes back. A point with one neighbour is judged on that one.
+    Judging against both neighbours flags an excursion that comes back, not a lasting move
+    (a step); the first and last point of the period have one neighbour and are left alone
+    (the next run, which brings their next neighbour, judges them).
     """
     factor = repr(float(config.spike_factor))
 
     def jump(other: str) -> str:
-        return (
-            f"({other} IS NULL OR price_usd > {other} * {factor} OR price_usd * {factor} < {other})"
-        )
+        return f"(price_usd > {other} * {factor} OR price_usd * {factor} < {other})"
 
     return f"""
 SELECT coin, source, ts_us, price_usd, prev_price, next_price
@@ -278,14 +277,13 @@ FROM (
         LEAD(price_usd) OVER (PARTITION BY coin, source ORDER BY ts_us) AS next_price
     FROM deduped
 ) AS neighbours
-WHERE (prev_price IS NOT NULL OR next_price IS NOT NULL)
-    AND {jump("prev_price")} AND {jump("next_price")}
+WHERE {jump("prev_price")} AND {jump("next_price")}
 ORDER BY coin, source, ts_us
 """
 
 
 def gaps_sql(config: CurationConfig) -> str:
-    """Missing slots per coin over the touched days: ranges [gap_start_us, gap_end_us).
+    """Missing slots per coin over the touched days: ranges [start_us, end_us).
 
     Each touched day contributes a sentinel slot just before its start and one at its end
     (or at the current slot for today), so leading and trailing gaps are found too. Ranges
@@ -305,14 +303,14 @@ marks AS (
     SELECT coins.coin, touched_days.end_us, touched_days.start_us
     FROM coins CROSS JOIN touched_days
 )
-SELECT coin, slot_us + {slot} AS gap_start_us, next_us AS gap_end_us
+SELECT coin, slot_us + {slot} AS start_us, next_us AS end_us
 FROM (
     SELECT coin, slot_us,
         LEAD(slot_us) OVER (PARTITION BY coin, day_us ORDER BY slot_us) AS next_us
     FROM marks
 ) AS ordered
 WHERE next_us - slot_us > {slot}
-ORDER BY coin, gap_start_us
+ORDER BY coin, start_us
 """
 
 

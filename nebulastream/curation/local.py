@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -22,35 +22,30 @@ from nebulastream.curation.definition import (
     CurationConfig,
     accepted_days_sql,
     checked_sql,
-    counts_sql,
     curated_sql,
     deduped_sql,
-    gaps_sql,
-    quarantine_sql,
-    spikes_sql,
     touched_days,
 )
 from nebulastream.curation.outputs import (
-    JSON,
+    PARQUET,
     VersionedLake,
     curated_days,
     load_manifest,
     pending,
-    prune_curated,
-    publish_quarantine,
+    publish_results,
     save_manifest,
+    store_report,
 )
 from nebulastream.curation.parquet import CURATED_SCHEMA, read_day, write_day
 from nebulastream.curation.rawfiles import read_batches
-from nebulastream.curation.report import Gap, RunReport, Spike, build_report, quarantine_objects
-from nebulastream.lake.layout import RAW, curated_key, report_key
+from nebulastream.curation.report import RunReport
+from nebulastream.lake.layout import RAW, curated_key
 from nebulastream.schema import PARTITION_COLUMN
 from nebulastream.timeutil import iso_z
 
 log = logging.getLogger(__name__)
 
 RUNNER = "duckdb"
-PARQUET = "application/vnd.apache.parquet"
 
 
 def transform(
@@ -99,31 +94,24 @@ def transform(
     lap = report.lap("sql", lap)
     written = write_days(lake, curated)
     lap = report.lap("write", lap)
-    quarantined = con.sql(quarantine_sql()).to_arrow_table().to_pylist()
-    report.quarantine_files = publish_quarantine(
-        lake, quarantine_objects(quarantined), keys, full=full
-    )
-    if full:
-        report.partitions_deleted = prune_curated(lake, set(written))
-    counts = {rule: n for rule, n in con.execute(counts_sql()).fetchall()}
-    spikes = [Spike(*row) for row in con.execute(spikes_sql(config)).fetchall()]
-    gaps = [Gap(*row) for row in con.execute(gaps_sql(config)).fetchall()]
-    build_report(
+    publish_results(
+        lake,
+        lambda sql: con.sql(sql).to_arrow_table().to_pylist(),
         report,
         config=config,
-        counts=counts,
+        batches=keys,
+        full=full,
         rows_existing=existing.num_rows,
         rows_written=curated.num_rows,
         days_written=written,
-        spikes=spikes,
-        gaps=gaps,
     )
     lap = report.lap("quarantine+report", lap)
-    done = {} if full else load_manifest(lake)
-    done.update({key: listing[key] for key in keys})
-    save_manifest(lake, done)
+    if keys or full:
+        done = {} if full else load_manifest(lake)
+        done.update({key: listing[key] for key in keys})
+        save_manifest(lake, done)
     report.lap("manifest", lap)
-    finish(lake, report, clock)
+    store_report(lake, report, clock)
     return report
 
 
@@ -139,12 +127,3 @@ def write_days(lake: VersionedLake, curated: pa.Table) -> list[str]:
         lake.put(curated_key(day), write_day(curated.slice(start, end - start)), PARQUET)
         start = end
     return [str(day) for day in days]
-
-
-def finish(lake: VersionedLake, report: RunReport, clock: float) -> None:
-    """Stamp the report's end and store it as the run's last act."""
-    report.finished_at = iso_z(datetime.now(UTC))
-    report.seconds = round(time.perf_counter() - clock, 3)
-    lake.put(
-        report_key(datetime.fromisoformat(report.started_at), report.runner), report.to_json(), JSON
-    )

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol, runtime_checkable
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
 
+from nebulastream.curation.definition import (
+    CurationConfig,
+    counts_sql,
+    gaps_sql,
+    quarantine_sql,
+    spikes_sql,
+)
+from nebulastream.curation.report import (
+    Gap,
+    RunReport,
+    Spike,
+    build_report,
+    quarantine_objects,
+)
 from nebulastream.lake.layout import (
     CURATED,
     MANIFEST,
@@ -13,11 +29,17 @@ from nebulastream.lake.layout import (
     curated_day,
     curated_key,
     quarantine_key,
+    report_key,
 )
 from nebulastream.lake.storage import LakeError, LakeStorage
+from nebulastream.timeutil import iso_z
 
 JSONL = "application/x-ndjson"
 JSON = "application/json"
+PARQUET = "application/vnd.apache.parquet"
+
+# Runs one of the definition's queries on the runner's engine: rows as column -> value.
+Query = Callable[[str], list[dict[str, Any]]]
 
 
 @runtime_checkable
@@ -85,3 +107,46 @@ def pending(listing: Mapping[str, str], done: Mapping[str, str]) -> list[str]:
 def save_manifest(lake: LakeStorage, batches: Mapping[str, str]) -> None:
     body = {"version": 1, "batches": dict(sorted(batches.items()))}
     lake.put(MANIFEST, json.dumps(body, separators=(",", ":")).encode(), JSON)
+
+
+def store_report(lake: LakeStorage, report: RunReport, clock: float) -> str:
+    """Stamp the report's end and store it, a run's last act; returns its key."""
+    report.finished_at = iso_z(datetime.now(UTC))
+    report.seconds = round(time.perf_counter() - clock, 3)
+    key = report_key(datetime.fromisoformat(report.started_at), report.runner)
+    lake.put(key, report.to_json(), JSON)
+    return key
+
+
+def publish_results(
+    lake: LakeStorage,
+    query: Query,
+    report: RunReport,
+    *,
+    config: CurationConfig,
+    batches: Iterable[str],
+    full: bool,
+    rows_existing: int,
+    rows_written: int,
+    days_written: list[str],
+) -> None:
+    """After the curated days are in place: quarantine, pruning (full runs) and the figures.
+
+    Both runners call this with their engine's `query`, so quarantine files and reports are
+    built from the same queries by the same code.
+    """
+    report.quarantine_files = publish_quarantine(
+        lake, quarantine_objects(query(quarantine_sql())), batches, full=full
+    )
+    if full:
+        report.partitions_deleted = prune_curated(lake, set(days_written))
+    build_report(
+        report,
+        config=config,
+        counts={row["rule"]: int(row["n"]) for row in query(counts_sql())},
+        rows_existing=rows_existing,
+        rows_written=rows_written,
+        days_written=days_written,
+        spikes=[Spike(**row) for row in query(spikes_sql(config))],
+        gaps=[Gap(**row) for row in query(gaps_sql(config))],
+    )
