@@ -197,7 +197,11 @@ def transform(
     except LakeError as error:
         fail(str(error))
     console.print(report.summary(), highlight=False, soft_wrap=True)
-    console.print(f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}")
+    console.print(
+        f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def next_slot(now: datetime, interval: int) -> datetime:
