@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import duckdb
@@ -46,6 +47,7 @@ from nebulastream.timeutil import iso_z
 log = logging.getLogger(__name__)
 
 RUNNER = "duckdb"
+WRITERS = 4
 
 
 def transform(
@@ -122,8 +124,13 @@ def write_days(lake: VersionedLake, curated: pa.Table) -> list[str]:
     runs = pc.run_end_encode(curated[PARTITION_COLUMN].combine_chunks())
     ends = runs.run_ends.to_pylist()
     days = runs.values.to_pylist()
-    start = 0
-    for day, end in zip(days, ends, strict=True):
+    starts = [0, *ends[:-1]]
+
+    def put(day: str, start: int, end: int) -> None:
         lake.put(curated_key(day), write_day(curated.slice(start, end - start)), PARQUET)
-        start = end
+
+    # Encoding and the atomic put's fsync both release the GIL: a few threads overlap them
+    # (a full year is 365 files).
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(put, days, starts, ends))
     return [str(day) for day in days]
