@@ -245,7 +245,7 @@ def config_from_args(argv: Sequence[str]) -> CurationConfig:
 if __name__ == "__main__":  # pragma: no cover - Glue (or spark-submit) wiring only
     import boto3
 
-    from nebulastream.curation.outputs import load_manifest, pending, save_manifest
+    from nebulastream.curation.outputs import VersionedLake, record_batches, select_batches
     from nebulastream.lake.storage import open_lake
 
     argv = sys.argv
@@ -263,10 +263,10 @@ if __name__ == "__main__":  # pragma: no cover - Glue (or spark-submit) wiring o
         from awsglue.job import Job
         from awsglue.utils import getResolvedOptions
     except ImportError:  # plain PySpark: the manifest stands in for job bookmarks
-        listing = dict(lake.versions(RAW)) if hasattr(lake, "versions") else {}
-        done = {} if full else load_manifest(lake)
-        keys = sorted(listing) if full else pending(listing, done)
-        if keys or full:
+        if not isinstance(lake, VersionedLake):
+            sys.exit(f"{lake.uri}: this lake cannot tell which raw batches changed.")
+        selection = select_batches(lake, full=full)
+        if selection.keys or full:
             # One machine: a few shuffle partitions, not Spark's 200 (10x slower locally).
             spark = (
                 SparkSession.builder.appName("nebula-curate")
@@ -274,10 +274,9 @@ if __name__ == "__main__":  # pragma: no cover - Glue (or spark-submit) wiring o
                 .config("spark.ui.enabled", "false")
                 .getOrCreate()
             )
-            raw = read_raw_batches(spark, lake, keys)
+            raw = read_raw_batches(spark, lake, selection.keys)
             report, _ = run(spark, lake, raw, config=config, now=now, full=full)
-            done.update({key: listing[key] for key in keys})
-            save_manifest(lake, done)
+            record_batches(lake, selection, full=full)
         else:  # nothing new: no JVM to start, only the (empty) report
             report = RunReport(
                 runner=RUNNER, mode="incremental", lake=lake.uri, started_at=iso_z(now)

@@ -9,7 +9,6 @@ simply repeated by the next one; dedup makes the repeat harmless.
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -31,20 +30,17 @@ from nebulastream.curation.outputs import (
     PARQUET,
     VersionedLake,
     curated_days,
-    load_manifest,
-    pending,
     publish_results,
-    save_manifest,
+    record_batches,
+    select_batches,
     store_report,
 )
 from nebulastream.curation.parquet import CURATED_SCHEMA, read_day, write_day
 from nebulastream.curation.rawfiles import read_batches
 from nebulastream.curation.report import RunReport
-from nebulastream.lake.layout import RAW, curated_key
+from nebulastream.lake.layout import curated_key
 from nebulastream.schema import PARTITION_COLUMN
 from nebulastream.timeutil import iso_z
-
-log = logging.getLogger(__name__)
 
 RUNNER = "duckdb"
 WRITERS = 4
@@ -58,8 +54,8 @@ def transform(
     report = RunReport(
         runner=RUNNER, mode="full" if full else "incremental", lake=lake.uri, started_at=iso_z(now)
     )
-    listing = dict(lake.versions(RAW))
-    keys = sorted(listing) if full else pending(listing, load_manifest(lake))
+    selection = select_batches(lake, full=full)
+    keys = selection.keys
     report.batches_read = len(keys)
     lap = report.lap("list", clock)
     raw = read_batches(lake, keys)
@@ -108,10 +104,7 @@ def transform(
         days_written=written,
     )
     lap = report.lap("quarantine+report", lap)
-    if keys or full:
-        done = {} if full else load_manifest(lake)
-        done.update({key: listing[key] for key in keys})
-        save_manifest(lake, done)
+    record_batches(lake, selection, full=full)
     report.lap("manifest", lap)
     store_report(lake, report, clock)
     return report

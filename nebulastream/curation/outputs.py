@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +27,7 @@ from nebulastream.lake.layout import (
     CURATED,
     MANIFEST,
     QUARANTINE,
+    RAW,
     curated_day,
     curated_key,
     quarantine_key,
@@ -107,6 +109,29 @@ def pending(listing: Mapping[str, str], done: Mapping[str, str]) -> list[str]:
 def save_manifest(lake: LakeStorage, batches: Mapping[str, str]) -> None:
     body = {"version": 1, "batches": dict(sorted(batches.items()))}
     lake.put(MANIFEST, json.dumps(body, separators=(",", ":")).encode(), JSON)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The raw batches one local run curates, and what to record once it has."""
+
+    keys: list[str]  # to curate, sorted
+    listing: dict[str, str]  # every raw batch -> its version now
+    done: dict[str, str]  # the manifest before the run ({} for a full run)
+
+
+def select_batches(lake: VersionedLake, *, full: bool) -> Selection:
+    """Every raw batch for a full run, else those new or changed since the manifest."""
+    listing = dict(lake.versions(RAW))
+    done = {} if full else load_manifest(lake)
+    return Selection(sorted(listing) if full else pending(listing, done), listing, done)
+
+
+def record_batches(lake: LakeStorage, selection: Selection, *, full: bool) -> None:
+    """Add the curated batches to the manifest (a full run replaces it); the local bookmark."""
+    if selection.keys or full:
+        done = {**selection.done, **{key: selection.listing[key] for key in selection.keys}}
+        save_manifest(lake, done)
 
 
 def store_report(lake: LakeStorage, report: RunReport, clock: float) -> str:
