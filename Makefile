@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format clean
+.PHONY: help install run serve test lint format clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: install  ## ruff, formatting and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+bench: install  ## curation benchmark: a year of 5-minute batches (about a minute)
+	$(BIN)/python benchmarks/curation_bench.py
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

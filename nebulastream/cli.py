@@ -16,8 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nebulastream.coins import UnknownCoinError, parse_symbols
-from nebulastream.edge import make_coingecko, make_engine, make_lake
+from nebulastream.curation.local import transform as run_transform
+from nebulastream.curation.outputs import VersionedLake
+from nebulastream.edge import make_coingecko, make_curation_config, make_engine, make_lake
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
+from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
 from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import Settings
@@ -178,6 +181,30 @@ def backfill_command(
     console.print(
         f"stored {result.points} points in {len(result.stored)} batches; "
         f"{len(result.skipped)} windows were already stored (lake: {lake.uri})"
+    )
+
+
+@app.command()
+def transform(
+    full: Annotated[
+        bool, typer.Option("--full", help="Reprocess every raw batch, not only new ones.")
+    ] = False,
+) -> None:
+    """Curate raw batches into Parquet under curated/, with quarantine/ and a report."""
+    settings = load_settings()
+    lake = make_lake(settings)
+    if not isinstance(lake, VersionedLake):
+        fail(f"{lake.uri}: this lake cannot tell which raw batches changed; use a folder or S3.")
+    now = utcnow()
+    try:
+        report = run_transform(lake, config=make_curation_config(settings), now=now, full=full)
+    except LakeError as error:
+        fail(str(error))
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+    console.print(
+        f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nebulastream.coins import resolve
+from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
 from nebulastream.settings import Settings
@@ -46,3 +47,10 @@ def make_engine(settings: Settings) -> QueryEngine:
     from nebulastream.query.duckdb import DuckDBEngine
 
     return DuckDBEngine(settings.lake_uri)
+
+
+def make_curation_config(settings: Settings) -> CurationConfig:
+    """The rules' knobs from settings: the spike factor, and the fetch grid for gap reports."""
+    return CurationConfig(
+        spike_factor=settings.spike_factor, slot_seconds=settings.fetch_interval_seconds
+    )

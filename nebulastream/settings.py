@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Queries read raw partitions of this many most recent UTC days (plus today) alongside
     # curated ones, so a fetch is visible before curation; older raw is expected to be curated.
     raw_lookback_days: int = Field(2, ge=0, le=31)
+    # Curation: a price more than this factor above or below its neighbours is flagged as a
+    # spike in the run report (kept in curated, not dropped).
+    spike_factor: float = Field(1.5, gt=1.0)
 
     @field_validator("coins", mode="before")
     @classmethod

@@ -3,8 +3,10 @@
     raw/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl       one scheduled fetch (slot)
     raw/dt=2026-11-27/coingecko-history-BTC-20261127T0000Z-20261128T0000Z.jsonl
                                                                  one backfill window
-    curated/dt=2026-11-28/...parquet                                 curated partitions
-    quarantine/...  reports/...                                      curation outputs
+    curated/dt=2026-11-28/prices.parquet                             one file per curated day
+    quarantine/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl     rejected rows of that batch
+    reports/curation-20261128T041002.123456Z-duckdb.json             one report per curation run
+    reports/_state/manifest.json                                     raw batches already curated
 
 Keys are deterministic: the same slot (or backfill window) always maps to the same key,
 so a retried or duplicated run overwrites its batch instead of adding one.
@@ -12,7 +14,7 @@ so a retried or duplicated run overwrites its batch instead of adding one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from nebulastream.timeutil import compact
 
@@ -36,3 +38,33 @@ def history_key(source: str, coin: str, start: datetime, end: datetime) -> str:
     return (
         f"{RAW}{dt_partition(start)}/{source}-history-{coin}-{compact(start)}-{compact(end)}.jsonl"
     )
+
+
+STAGING = f"{CURATED}_staging/"  # Spark's scratch output; `_` hides it from Spark, Hive and Athena
+MANIFEST = f"{REPORTS}_state/manifest.json"
+
+
+def curated_key(day: str) -> str:
+    """The single Parquet file of one curated day ('2026-11-28'); rewritten whole, atomically."""
+    return f"{CURATED}dt={day}/prices.parquet"
+
+
+def curated_day(key: str) -> str | None:
+    """The day of a curated file key, or None for anything else under curated/."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] + "/" == CURATED and parts[1].startswith("dt="):
+        return parts[1][len("dt=") :]
+    return None
+
+
+def quarantine_key(raw_key: str) -> str:
+    """Rejected rows of one raw batch, mirroring its key: reprocessing rewrites, never adds."""
+    if not raw_key.startswith(RAW):
+        raise ValueError(f"{raw_key!r} is not a raw batch key (it must start with {RAW!r})")
+    return QUARANTINE + raw_key[len(RAW) :]
+
+
+def report_key(started: datetime, runner: str) -> str:
+    """One data-quality report per curation run, named by its start and its runner."""
+    stamp = started.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{REPORTS}curation-{stamp}-{runner}.json"

@@ -1,0 +1,1 @@
+"""Curation: raw JSON Lines -> curated Parquet, quarantine and a report, by one definition."""

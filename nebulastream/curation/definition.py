@@ -1,0 +1,328 @@
+"""The one curation definition: typing, data-quality rules, dedup, spikes and gaps, as SQL.
+
+Both runners execute exactly this text: `nebula transform` on DuckDB and `glue/curate_job.py`
+on Spark. The SQL sticks to what DuckDB and Spark SQL share; the few functions they spell
+differently (parsing RFC 3339, converting epoch microseconds) come from a `Dialect`. Inside
+the pipeline every instant is a BIGINT of epoch microseconds, so comparisons and arithmetic
+are plain integer math and identical on both engines; timestamps appear only at the end.
+
+The runner provides these views and materialises the stages in this order:
+
+    raw_lines      RAW_INPUT_COLUMNS, one row per raw line (corrupt_record set if unparseable)
+    checked        = checked_sql(): typed raw lines plus `rule`, the first rule each one fails
+    touched_days   dt, start_us, end_us: the days the accepted rows fall in (touched_days())
+    existing       CURATED_COLUMNS of those days as already curated (empty for --full)
+    deduped        = deduped_sql(): accepted + existing, one row per DEDUP_KEY
+"""
+
+# The SQL here is assembled only from this module's constants and typed numbers, never from
+# user input, so string-built queries (S608) are safe by construction.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN, PARTITION_FORMAT
+
+# What the runners feed in as `raw_lines`: the raw line's fields (models.RAW_COLUMNS less the
+# verbatim source_payload, which curation never reads), where it came from, and the text of a
+# line that did not parse as a JSON object.
+RAW_INPUT_COLUMNS: dict[str, str] = {
+    "raw_key": "string",
+    "coin": "string",
+    "source": "string",
+    "price_usd": "double",
+    "market_cap_usd": "double",
+    "volume_24h_usd": "double",
+    "change_24h_pct": "double",
+    "observed_at": "string",
+    "fetched_at": "string",
+    "slot": "string",
+    "corrupt_record": "string",
+}
+RAW_FIELDS = [c for c in RAW_INPUT_COLUMNS if c not in ("raw_key", "corrupt_record")]
+MEASURES = ["price_usd", "market_cap_usd", "volume_24h_usd", "change_24h_pct"]
+US = 1_000_000
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    """The knobs of the rules. Defaults suit CoinGecko's 5-minute spot and daily backfill."""
+
+    spike_factor: float = 1.5  # a point this many times above/below both neighbours is flagged
+    max_skew_seconds: int = 120  # clock skew tolerated between source, fetcher and this run
+    max_lag_seconds: int = 3600  # how stale a spot price may be against its slot
+    batch_span_seconds: int = 86400  # a batch covers at most one day after its slot (backfill)
+    slot_seconds: int = 300  # the grid that gap reports count missing slots on
+
+    def __post_init__(self) -> None:
+        if not self.spike_factor > 1:
+            raise ValueError(f"spike_factor must be greater than 1, not {self.spike_factor}")
+        if self.slot_seconds <= 0 or 86400 % self.slot_seconds:
+            raise ValueError(f"slot_seconds must divide a day, not {self.slot_seconds}")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few SQL functions DuckDB and Spark spell differently; `{x}` is the argument.
+
+    Both engines must run with the session time zone set to UTC.
+    """
+
+    name: str
+    parse_us: str  # RFC 3339 text -> BIGINT epoch microseconds; NULL when malformed
+    ts_to_us: str  # curated timestamp (naive, holding UTC) -> epoch microseconds
+    us_to_ts: str  # epoch microseconds -> curated timestamp (naive, holding UTC)
+    us_to_day: str  # epoch microseconds -> 'YYYY-MM-DD' (UTC)
+
+    def call(self, template: str, argument: str) -> str:
+        return template.replace("{x}", argument)
+
+
+DUCKDB = Dialect(
+    name="duckdb",
+    parse_us="epoch_us(TRY_CAST({x} AS TIMESTAMPTZ))",
+    ts_to_us="epoch_us({x})",
+    us_to_ts="make_timestamp({x})",
+    us_to_day="strftime(make_timestamp({x}), '%Y-%m-%d')",
+)
+SPARK = Dialect(
+    name="spark",
+    parse_us="unix_micros(try_to_timestamp({x}))",
+    ts_to_us="unix_micros(CAST({x} AS TIMESTAMP))",
+    us_to_ts="CAST(timestamp_micros({x}) AS TIMESTAMP_NTZ)",
+    us_to_day="date_format(timestamp_micros({x}), 'yyyy-MM-dd')",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named data-quality rule: `passes` is SQL over `checked`'s typed columns."""
+
+    name: str
+    description: str
+    passes: str
+
+
+# Order matters: a row is quarantined under the first rule it fails, so every rejected row
+# is counted once. Later rules may assume earlier ones hold (e.g. timestamps are present).
+REJECT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "well_formed",
+        "the raw line is a JSON object with the raw fields' types",
+        "corrupt_record IS NULL",
+    ),
+    Rule(
+        "required_fields",
+        "coin, source, price_usd, observed_at, fetched_at and slot are present "
+        "(timestamps as RFC 3339)",
+        "coin IS NOT NULL AND coin <> '' AND source IS NOT NULL AND source <> '' "
+        "AND price_usd IS NOT NULL AND ts_us IS NOT NULL AND fetched_us IS NOT NULL "
+        "AND slot_us IS NOT NULL",
+    ),
+    Rule(
+        "price_finite_positive",
+        "price_usd is a finite number above zero",
+        # NaN sorts above +Infinity on both engines, so this also rejects NaN.
+        "price_usd > 0 AND price_usd < CAST('Infinity' AS DOUBLE)",
+    ),
+    Rule(
+        "ts_not_future",
+        "the observation is not later than its fetch, nor the fetch later than this run "
+        "(beyond max_skew_seconds)",
+        "ts_us <= fetched_us + {skew_us} AND fetched_us <= {now_us} + {skew_us}",
+    ),
+    Rule(
+        "ts_plausible_for_batch",
+        "the observation lies within its batch: at most max_lag_seconds before the batch's "
+        "slot and less than batch_span_seconds after it",
+        "ts_us >= slot_us - {lag_us} AND ts_us < slot_us + {span_us}",
+    ),
+)
+SPIKE_RULE = Rule(
+    "spike",
+    "the price is more than spike_factor above or below both neighbours of the same coin "
+    "and source; flagged in the report, kept in curated",
+    "see spikes_sql()",
+)
+RULE_NAMES = [rule.name for rule in REJECT_RULES]
+
+
+def _params(config: CurationConfig, now: datetime) -> dict[str, str]:
+    return {
+        "skew_us": str(config.max_skew_seconds * US),
+        "lag_us": str(config.max_lag_seconds * US),
+        "span_us": str(config.batch_span_seconds * US),
+        "now_us": str(epoch_us(now)),
+    }
+
+
+def epoch_us(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime, exactly (no float rounding)."""
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * US + delta.microseconds
+
+
+def checked_sql(d: Dialect, config: CurationConfig, now: datetime) -> str:
+    """Every raw line typed, with `rule` = the first reject rule it fails (NULL: accepted)."""
+    params = _params(config, now)
+    failing = "\n".join(
+        f"        WHEN NOT COALESCE({_fill(rule.passes, params)}, FALSE) THEN '{rule.name}'"
+        for rule in REJECT_RULES
+    )
+    return f"""
+SELECT *,
+    CASE
+{failing}
+    END AS rule
+FROM (
+    SELECT raw_key, {", ".join(RAW_FIELDS)}, corrupt_record,
+        {d.call(d.parse_us, "observed_at")} AS ts_us,
+        {d.call(d.parse_us, "fetched_at")} AS fetched_us,
+        {d.call(d.parse_us, "slot")} AS slot_us
+    FROM raw_lines
+) AS typed
+"""
+
+
+def _fill(template: str, params: dict[str, str]) -> str:
+    for name, value in params.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def accepted_days_sql(d: Dialect) -> str:
+    """The UTC days (dt) the accepted rows fall in: the partitions this run rewrites."""
+    return f"""
+SELECT DISTINCT {d.call(d.us_to_day, "ts_us")} AS {PARTITION_COLUMN}
+FROM checked WHERE rule IS NULL ORDER BY {PARTITION_COLUMN}
+"""
+
+
+def quarantine_sql() -> str:
+    """Rejected rows with their rule and raw key, in a stable order (quarantine files)."""
+    return f"""
+SELECT rule, raw_key, {", ".join(RAW_FIELDS)}, corrupt_record
+FROM checked WHERE rule IS NOT NULL
+ORDER BY raw_key, coin, observed_at, fetched_at, source, rule, corrupt_record
+"""
+
+
+def counts_sql() -> str:
+    """Rows read per verdict: rule name, or NULL for accepted."""
+    return "SELECT rule, COUNT(*) AS n FROM checked GROUP BY rule"
+
+
+def deduped_sql(d: Dialect) -> str:
+    """Accepted rows plus the touched days' existing rows, one per DEDUP_KEY.
+
+    The latest fetched_at wins; ties (the same fetch read twice) break on the values, so
+    the result depends only on the set of rows, not on their order or which runner read them.
+    """
+    key = ", ".join(k if k != "ts" else "ts_us" for k in DEDUP_KEY)
+    measures = ", ".join(MEASURES)
+    tiebreak = ", ".join(f"{m} DESC NULLS LAST" for m in MEASURES)
+    existing_measures = ", ".join(MEASURES)
+    return f"""
+SELECT coin, ts_us, {measures}, source, fetched_us
+FROM (
+    SELECT *, ROW_NUMBER() OVER (
+        PARTITION BY {key} ORDER BY fetched_us DESC, {tiebreak}
+    ) AS rank_in_key
+    FROM (
+        SELECT coin, ts_us, {measures}, source, fetched_us FROM checked WHERE rule IS NULL
+        UNION ALL
+        SELECT coin, {d.call(d.ts_to_us, "ts")} AS ts_us, {existing_measures}, source,
+            {d.call(d.ts_to_us, "fetched_at")} AS fetched_us
+        FROM existing
+    ) AS candidates
+) AS ranked
+WHERE rank_in_key = 1
+"""
+
+
+def curated_sql(d: Dialect) -> str:
+    """The curated rows in CURATED_COLUMNS order plus dt, sorted as they are stored."""
+    columns = {
+        "ts": f"{d.call(d.us_to_ts, 'ts_us')} AS ts",
+        "fetched_at": f"{d.call(d.us_to_ts, 'fetched_us')} AS fetched_at",
+    }
+    select = ", ".join(columns.get(name, name) for name in CURATED_COLUMNS)
+    return f"""
+SELECT {select}, {d.call(d.us_to_day, "ts_us")} AS {PARTITION_COLUMN}
+FROM deduped
+ORDER BY {PARTITION_COLUMN}, coin, ts_us, source
+"""
+
+
+def spikes_sql(config: CurationConfig) -> str:
+    """Curated points beyond spike_factor above or below both neighbours (flagged only).
+
+    Judging against both neighbours flags an excursion that comes back, not a lasting move
+    (a step); the first and last point of the period have one neighbour and are left alone
+    (the next run, which brings their next neighbour, judges them).
+    """
+    factor = repr(float(config.spike_factor))
+
+    def jump(other: str) -> str:
+        return f"(price_usd > {other} * {factor} OR price_usd * {factor} < {other})"
+
+    return f"""
+SELECT coin, source, ts_us, price_usd, prev_price, next_price
+FROM (
+    SELECT coin, source, ts_us, price_usd,
+        LAG(price_usd) OVER (PARTITION BY coin, source ORDER BY ts_us) AS prev_price,
+        LEAD(price_usd) OVER (PARTITION BY coin, source ORDER BY ts_us) AS next_price
+    FROM deduped
+) AS neighbours
+WHERE {jump("prev_price")} AND {jump("next_price")}
+ORDER BY coin, source, ts_us
+"""
+
+
+def gaps_sql(config: CurationConfig) -> str:
+    """Missing slots per coin over the touched days: ranges [start_us, end_us).
+
+    Each touched day contributes a sentinel slot just before its start and one at its end
+    (or at the current slot for today), so leading and trailing gaps are found too. Ranges
+    are per day; the report joins ranges that meet at midnight.
+    """
+    slot = config.slot_seconds * US
+    day = 86400 * US
+    return f"""
+WITH coins AS (SELECT DISTINCT coin FROM deduped),
+marks AS (
+    SELECT DISTINCT coin, ts_us - (ts_us % {slot}) AS slot_us, ts_us - (ts_us % {day}) AS day_us
+    FROM deduped
+    UNION ALL
+    SELECT coins.coin, touched_days.start_us - {slot}, touched_days.start_us
+    FROM coins CROSS JOIN touched_days
+    UNION ALL
+    SELECT coins.coin, touched_days.end_us, touched_days.start_us
+    FROM coins CROSS JOIN touched_days
+)
+SELECT coin, slot_us + {slot} AS start_us, next_us AS end_us
+FROM (
+    SELECT coin, slot_us,
+        LEAD(slot_us) OVER (PARTITION BY coin, day_us ORDER BY slot_us) AS next_us
+    FROM marks
+) AS ordered
+WHERE next_us - slot_us > {slot}
+ORDER BY coin, start_us
+"""
+
+
+def touched_days(
+    days: list[str], now: datetime, config: CurationConfig
+) -> list[tuple[str, int, int]]:
+    """(dt, start_us, end_us) per touched day; end stops at the current slot for today."""
+    current_slot = epoch_us(now) // (config.slot_seconds * US) * config.slot_seconds * US
+    rows = []
+    for day in days:
+        start = datetime.strptime(day, PARTITION_FORMAT).replace(tzinfo=UTC)
+        start_us = epoch_us(start)
+        end_us = min(epoch_us(start + timedelta(days=1)), max(current_slot, start_us))
+        rows.append((day, start_us, end_us))
+    return rows

@@ -1,0 +1,211 @@
+"""The run report and quarantine records, built alike by both runners from the definition's SQL."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nebulastream.curation.definition import (
+    REJECT_RULES,
+    SPIKE_RULE,
+    US,
+    CurationConfig,
+)
+from nebulastream.lake.layout import quarantine_key
+from nebulastream.timeutil import iso_z
+
+MAX_LISTED = 50  # ranges or points listed per coin; the counts always cover everything
+
+
+def us_to_iso(value: int) -> str:
+    return iso_z(datetime.fromtimestamp(value // US, tz=UTC).replace(microsecond=value % US))
+
+
+@dataclass(frozen=True)
+class Gap:
+    coin: str
+    start_us: int  # first missing slot
+    end_us: int  # first slot present again (exclusive)
+
+
+@dataclass(frozen=True)
+class Spike:
+    coin: str
+    source: str
+    ts_us: int
+    price_usd: float
+    prev_price: float | None
+    next_price: float | None
+
+
+@dataclass
+class RunReport:
+    """What one curation run did; written as JSON under reports/ and printed as a summary."""
+
+    runner: str
+    mode: str  # "incremental" or "full"
+    lake: str
+    started_at: str
+    finished_at: str = ""
+    seconds: float = 0.0
+    batches_read: int = 0
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    rows_existing: int = 0  # rows already curated in the partitions this run rewrote
+    duplicates_dropped: int = 0
+    rows_written: int = 0  # rows in the partitions this run wrote
+    rows_added: int = 0  # net new curated rows
+    partitions_written: list[str] = field(default_factory=list)
+    partitions_deleted: list[str] = field(default_factory=list)
+    quarantine_files: int = 0
+    spikes: dict[str, Any] = field(default_factory=dict)
+    gaps: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went
+
+    def lap(self, stage: str, since: float) -> float:
+        """Record the seconds spent in `stage` since `since`; returns now for the next lap."""
+        now = time.perf_counter()
+        self.stage_seconds[stage] = round(now - since, 3)
+        return now
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=False) + "\n").encode()
+
+    def comparable(self) -> dict[str, Any]:
+        """The report without what legitimately differs between runs: runner, lake, timing."""
+        data = asdict(self)
+        for name in ("runner", "lake", "started_at", "finished_at", "seconds", "stage_seconds"):
+            data.pop(name)
+        return data
+
+    def summary(self) -> str:
+        """A few readable lines for a terminal."""
+        rejected = ", ".join(f"{k} {v}" for k, v in self.quarantined_by_rule.items() if v)
+        days = self.partitions_written
+        lines = [
+            f"{self.mode} curation ({self.runner}) of {self.batches_read} raw batches in "
+            f"{self.seconds:.2f} s",
+            f"  rows read {self.rows_read}, accepted {self.rows_accepted}, "
+            f"quarantined {self.rows_quarantined}" + (f" ({rejected})" if rejected else ""),
+            f"  duplicates dropped {self.duplicates_dropped}, rows written {self.rows_written} "
+            f"(+{self.rows_added} new) in {len(days)} partition(s)"
+            + (f" {days[0]} .. {days[-1]}" if days else ""),
+        ]
+        if self.partitions_deleted:
+            lines.append(f"  partitions deleted (no valid rows left): {self.partitions_deleted}")
+        if self.spikes.get("count"):
+            lines.append(
+                f"  spikes flagged (kept): {self.spikes['count']} "
+                f"(factor {self.config.get('spike_factor')})"
+            )
+        for coin, info in self.gaps.get("by_coin", {}).items():
+            shown = ", ".join(f"{a}..{b}" for a, b in info["ranges"][:3])
+            more = info["range_count"] - min(3, len(info["ranges"]))
+            lines.append(
+                f"  gaps {coin}: {info['missing_slots']} missing slot(s) in "
+                f"{info['range_count']} range(s)"
+                + (f": {shown}" if shown else "")
+                + (f" and {more} more" if more > 0 else "")
+            )
+        return "\n".join(lines)
+
+
+def build_report(
+    report: RunReport,
+    *,
+    config: CurationConfig,
+    counts: Mapping[str | None, int],
+    rows_existing: int,
+    rows_written: int,
+    days_written: Sequence[str],
+    spikes: Iterable[Spike],
+    gaps: Iterable[Gap],
+) -> RunReport:
+    """Fill a report's figures from the definition's query results."""
+    report.rows_read = sum(counts.values())
+    report.rows_accepted = counts.get(None, 0)
+    report.quarantined_by_rule = {rule.name: counts.get(rule.name, 0) for rule in REJECT_RULES}
+    report.rows_quarantined = sum(report.quarantined_by_rule.values())
+    report.rows_existing = rows_existing
+    report.rows_written = rows_written
+    report.duplicates_dropped = report.rows_accepted + rows_existing - rows_written
+    report.rows_added = rows_written - rows_existing
+    report.partitions_written = list(days_written)
+    report.spikes = _spikes(list(spikes))
+    report.gaps = _gaps(list(gaps), config)
+    report.config = asdict(config)
+    report.rules = {rule.name: rule.description for rule in (*REJECT_RULES, SPIKE_RULE)}
+    return report
+
+
+def _spikes(spikes: list[Spike]) -> dict[str, Any]:
+    by_coin: dict[str, int] = {}
+    for spike in spikes:
+        by_coin[spike.coin] = by_coin.get(spike.coin, 0) + 1
+    return {
+        "count": len(spikes),
+        "by_coin": by_coin,
+        "points": [
+            {
+                "coin": s.coin,
+                "source": s.source,
+                "ts": us_to_iso(s.ts_us),
+                "price_usd": s.price_usd,
+                "prev_price": s.prev_price,
+                "next_price": s.next_price,
+            }
+            for s in spikes[:MAX_LISTED]
+        ],
+    }
+
+
+def _gaps(gaps: list[Gap], config: CurationConfig) -> dict[str, Any]:
+    slot = config.slot_seconds * US
+    merged: dict[str, list[list[int]]] = {}
+    for gap in sorted(gaps, key=lambda g: (g.coin, g.start_us)):
+        ranges = merged.setdefault(gap.coin, [])
+        if ranges and ranges[-1][1] == gap.start_us:  # the same gap across midnight
+            ranges[-1][1] = gap.end_us
+        else:
+            ranges.append([gap.start_us, gap.end_us])
+    return {
+        "slot_seconds": config.slot_seconds,
+        "by_coin": {
+            coin: {
+                "missing_slots": sum((end - start) // slot for start, end in ranges),
+                "range_count": len(ranges),
+                "ranges": [[us_to_iso(s), us_to_iso(e)] for s, e in ranges[:MAX_LISTED]],
+            }
+            for coin, ranges in merged.items()
+        },
+    }
+
+
+def quarantine_objects(rows: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
+    """Rejected rows grouped into one JSON Lines object per raw batch (key mirrors raw/).
+
+    Rows arrive ordered (definition.quarantine_sql), so both runners write the same bytes.
+    """
+    lines: dict[str, list[str]] = {}
+    for row in rows:
+        record = {name: _json_value(value) for name, value in row.items()}
+        lines.setdefault(quarantine_key(str(row["raw_key"])), []).append(
+            json.dumps(record, separators=(",", ":"), allow_nan=False)
+        )
+    return {key: ("\n".join(body) + "\n").encode() for key, body in lines.items()}
+
+
+def _json_value(value: Any) -> Any:
+    # Non-finite numbers are not JSON; keep them readable rather than failing the run.
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value

@@ -1,0 +1,193 @@
+"""The Glue job under local PySpark 3.5 on the fixture lake: parity with `nebula transform`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from glue.curate_job import (
+    CURATED_SPARK_SCHEMA,
+    configure,
+    conform_raw,
+    lake_root_uri,
+    read_raw_batches,
+    run,
+)
+from nebulastream.curation.definition import CurationConfig
+from nebulastream.curation.local import transform
+from nebulastream.curation.report import RunReport
+from nebulastream.lake.layout import RAW, history_key
+from nebulastream.lake.storage import LocalLake
+from nebulastream.models import Observation, encode_batch
+from tests.curation_support import FIXTURE_NOW, curated_rows, files_under, fixture_lake
+
+pyspark = pytest.importorskip("pyspark")
+from pyspark.sql import SparkSession  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+CONFIG = CurationConfig()
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("nebula-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def spark_curate(
+    spark: SparkSession,
+    lake: LocalLake,
+    keys: list[str] | None = None,
+    *,
+    full: bool = False,
+    now: datetime = FIXTURE_NOW,
+) -> RunReport:
+    keys = keys if keys is not None else sorted(lake.list(RAW))
+    report, _ = run(
+        spark, lake, read_raw_batches(spark, lake, keys), config=CONFIG, now=now, full=full
+    )
+    return report
+
+
+def outputs(root: Path) -> tuple[object, dict[str, bytes]]:
+    return curated_rows(root), files_under(root, "quarantine")
+
+
+def test_both_runners_curate_the_fixtures_to_the_same_rows_quarantine_and_report(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    by_duckdb = transform(fixture_lake(tmp_path / "duckdb"), config=CONFIG, now=FIXTURE_NOW)
+    by_spark = spark_curate(spark, fixture_lake(tmp_path / "spark"))
+    assert by_spark.rows_written == 41
+    assert outputs(tmp_path / "spark") == outputs(tmp_path / "duckdb")
+    assert by_spark.comparable() == by_duckdb.comparable()
+    assert sorted(files_under(tmp_path / "spark", "curated")) == [
+        "curated/dt=2026-11-26/prices.parquet",
+        "curated/dt=2026-11-27/prices.parquet",
+    ]  # one file per day, staging cleaned up
+    assert not (tmp_path / "spark/curated/_staging").exists() or not any(
+        (tmp_path / "spark/curated/_staging").rglob("*")
+    )
+
+
+def test_both_runners_merge_an_overlapping_backfill_alike(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    start = datetime.fromisoformat("2026-11-27T00:00:00+00:00")
+    points = [
+        Observation(
+            "BTC",
+            "coingecko",
+            96000.0 + m,
+            None,
+            None,
+            None,
+            start + timedelta(minutes=m, seconds=3),
+            start + timedelta(minutes=59),
+            start,
+            "{}",
+        )
+        for m in (0, 5, 30)
+    ]
+    key = history_key("coingecko", "BTC", start, start + timedelta(hours=1))
+    later = FIXTURE_NOW + timedelta(minutes=1)
+    duck_lake, spark_lake = fixture_lake(tmp_path / "duckdb"), fixture_lake(tmp_path / "spark")
+    transform(duck_lake, config=CONFIG, now=FIXTURE_NOW)
+    spark_curate(spark, spark_lake)
+    for root in (tmp_path / "duckdb", tmp_path / "spark"):
+        (root / key).write_bytes(encode_batch(points))
+    by_duckdb = transform(duck_lake, config=CONFIG, now=later)
+    by_spark = spark_curate(spark, spark_lake, [key], now=later)
+    assert by_spark.duplicates_dropped == by_duckdb.duplicates_dropped == 2
+    assert by_spark.comparable() == by_duckdb.comparable()
+    assert outputs(tmp_path / "spark") == outputs(tmp_path / "duckdb")
+
+
+def test_a_full_spark_rerun_gives_identical_curated_rows(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = fixture_lake(tmp_path / "lake")
+    spark_curate(spark, lake)
+    before = outputs(tmp_path / "lake")
+    report = spark_curate(spark, lake, full=True, now=FIXTURE_NOW + timedelta(minutes=1))
+    assert report.mode == "full"
+    assert outputs(tmp_path / "lake") == before
+
+
+def test_spark_reads_duckdb_curated_files_as_the_same_instants_with_dt_a_string(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    root = tmp_path / "lake"
+    transform(fixture_lake(root), config=CONFIG, now=FIXTURE_NOW)
+    configure(spark)
+    frame = spark.read.schema(CURATED_SPARK_SCHEMA.add("dt", "string")).parquet(
+        lake_root_uri(LocalLake(root)) + "curated"
+    )
+    assert dict(frame.dtypes)["dt"] == "string"
+    assert dict(frame.dtypes)["ts"] == "timestamp_ntz"
+    rows = sorted((r["coin"], r["ts"], r["price_usd"], r["dt"]) for r in frame.collect())
+    assert rows == sorted((r["coin"], r["ts"], r["price_usd"], r["dt"]) for r in curated_rows(root))
+    inferred = spark.read.parquet(lake_root_uri(LocalLake(root)) + "curated")
+    assert dict(inferred.dtypes)["dt"] == "string"  # partition type inference is off
+
+
+def test_a_glue_frame_with_missing_columns_and_s3_file_names_is_conformed(
+    spark: SparkSession,
+) -> None:
+    frame = spark.createDataFrame(
+        [
+            (
+                "BTC",
+                "coingecko",
+                95000,
+                "s3://bucket/nebula/raw/dt=2026-11-27/coingecko-spot-20261127T0000Z.jsonl",
+            )
+        ],
+        "coin string, source string, price_usd long, raw_file string",
+    )
+    [row] = conform_raw(frame, file_column="raw_file").collect()
+    assert row["raw_key"] == "raw/dt=2026-11-27/coingecko-spot-20261127T0000Z.jsonl"
+    assert row["price_usd"] == 95000.0
+    assert row["observed_at"] is None
+    assert row["corrupt_record"] is None
+
+
+def test_the_job_script_runs_under_plain_pyspark_with_the_manifest_as_bookmark(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "lake"
+    fixture_lake(root)
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(REPO / "glue/curate_job.py"), "--lake_uri", str(root)]
+    first = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "incremental curation (spark) of 12 raw batches" in first.stdout
+    assert "rows written 41" in first.stdout
+    second = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "of 0 raw batches" in second.stdout
+    reports = sorted((root / "reports").glob("curation-*-spark.json"))
+    assert len(reports) == 2
+    assert json.loads(reports[0].read_text())["rows_written"] == 41
