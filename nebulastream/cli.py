@@ -192,14 +192,19 @@ def transform(
 ) -> None:
     """Curate raw batches into Parquet under curated/, with quarantine/ and a report."""
     settings = load_settings()
-    lake = make_lake(settings)
-    if not isinstance(lake, VersionedLake):
-        fail(f"{lake.uri}: this lake cannot tell which raw batches changed; use a folder or S3.")
-    now = utcnow()
     try:
-        report = run_transform(lake, config=make_curation_config(settings), now=now, full=full)
+        _transform_once(settings, full=full)
     except LakeError as error:
         fail(str(error))
+
+
+def _transform_once(settings: Settings, *, full: bool = False) -> None:
+    """One local curation run over the configured lake, summary printed."""
+    lake = make_lake(settings)
+    if not isinstance(lake, VersionedLake):
+        raise LakeError(f"{lake.uri}: this lake cannot tell which raw batches changed.")
+    now = utcnow()
+    report = run_transform(lake, config=make_curation_config(settings), now=now, full=full)
     console.print(report.summary(), highlight=False, soft_wrap=True)
     console.print(
         f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}",
@@ -279,7 +284,7 @@ def run(
     port: PortOption = 8000,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API.")] = True,
 ) -> None:
-    """Run the pipeline locally: fetch on every slot and serve the API, until Ctrl-C."""
+    """Run the pipeline locally: fetch on every slot, curate periodically, serve the API."""
     settings = load_settings()
 
     def fetch_job(slot: datetime) -> None:
@@ -288,8 +293,17 @@ def run(
         except (SourceError, LakeError) as error:
             err.print(f"[bold red]fetch failed:[/] {error}", highlight=False, soft_wrap=True)
 
-    # More periodic work (curation) joins this list.
-    jobs = [PeriodicJob("fetch", settings.fetch_interval_seconds, fetch_job)]
+    def transform_job(slot: datetime) -> None:
+        try:
+            _transform_once(settings)
+        except LakeError as error:
+            err.print(f"[bold red]transform failed:[/] {error}", highlight=False, soft_wrap=True)
+
+    # In list order: a slot's fetch lands before the curation run of the same slot.
+    jobs = [
+        PeriodicJob("fetch", settings.fetch_interval_seconds, fetch_job),
+        PeriodicJob("transform", settings.transform_interval_seconds, transform_job),
+    ]
     server = _api_server(settings, host, port) if serve_api else None
     if server is not None:
         try:
@@ -298,7 +312,8 @@ def run(
             fail(str(error), code=2)
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
-        f"{settings.fetch_interval_seconds // 60} min into {make_lake(settings).uri}. Ctrl-C stops."
+        f"{settings.fetch_interval_seconds // 60} min into {make_lake(settings).uri}, curating "
+        f"every {settings.transform_interval_seconds // 60} min. Ctrl-C stops."
     )
     if server is not None:
         _announce(server.url)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # Curation: a price more than this factor above or below its neighbours is flagged as a
     # spike in the run report (kept in curated, not dropped).
     spike_factor: float = Field(1.5, gt=1.0)
+    # `nebula run`: seconds between local curation runs (the Glue job's schedule in AWS).
+    transform_interval_seconds: int = Field(3600, ge=300, le=86400)
 
     @field_validator("coins", mode="before")
     @classmethod

@@ -57,7 +57,8 @@ def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
             servers.append(self)
 
     def loop(jobs: list[cli.PeriodicJob], stop: Any) -> None:
-        assert [job.name for job in jobs] == ["fetch"]
+        assert [job.name for job in jobs] == ["fetch", "transform"]
+        jobs[1].action(utc("2026-11-28T04:00:00Z"))  # curates the lake's raw batches
         urls.append(servers[0].url)
         answers.append(httpx.get(f"{urls[0]}/prices/latest?coin=BTC").status_code)
         raise KeyboardInterrupt
@@ -71,6 +72,8 @@ def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
     assert f"API on {urls[0]}" in result.output
     assert f"{urls[0]}/docs" in result.output
     assert "stopped." in result.output
+    assert list((tmp_path / "reports").glob("curation-*.json"))
+    assert "transform failed" not in result.output
     assert servers[0].thread is not None
     assert not servers[0].thread.is_alive()
 
