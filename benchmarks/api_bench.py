@@ -2,9 +2,8 @@
 
     .venv/bin/python -m benchmarks.api_bench [--requests 2000] [--keep /tmp/lake]
 
-Builds the lake (curated Parquet for the year per nebulastream/schema.py, plus the raw
-batches of the last two days, as `nebula run` leaves them; written directly because the
-curation generator and `nebula transform` were not on main yet), serves the API with uvicorn in a
+Builds the lake with the curation benchmark's generator (one raw batch per 5-minute slot)
+and `nebula transform`'s runner, as `nebula run` leaves it, serves the API with uvicorn in a
 separate process on the DuckDB engine and measures, from one sequential keep-alive client:
 /prices/latest, /prices/history for one day at 1h and for the year at 1d.
 
@@ -30,72 +29,32 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from nebulastream.ingest import JSONL
-from nebulastream.lake.layout import spot_key
+from benchmarks.curation_bench import COINS, generate
+from nebulastream.curation.definition import CurationConfig
+from nebulastream.curation.local import transform
 from nebulastream.lake.storage import LocalLake
-from nebulastream.models import Observation, encode_batch
 from nebulastream.query import sql
 from nebulastream.timeutil import floor_to, utcnow
 
-COINS = {"BTC": 67000.0, "ETH": 3500.0, "SOL": 150.0}
 SLOT = 300
 ONE_DAY = timedelta(days=1)
 EMPTY = "/bench/empty"
 
 
 def build_lake(root: Path, end: datetime, days: int = 365) -> int:
-    """Curated Parquet for [end - days, end) and raw batches for the last two days."""
-    start = end - timedelta(days=days)
-    con = duckdb.connect()
-    (root / "curated").mkdir(parents=True)
-    values = ", ".join(f"('{c}', {p})" for c, p in COINS.items())
-    origin = f"TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'"
-    # Observed a few seconds before each slot, fetched just after it: like CoinGecko's feed.
-    con.execute(
-        f"""CREATE TABLE year AS
-        SELECT coin,
-               {origin} + to_seconds(i * {SLOT} - (i * 7919) % 50) AS ts,
-               round(base * (1 + 0.08 * sin(i / 2000.0) + 0.004 * sin(i * 0.7)), 2) AS price_usd,
-               base * 2.0e7 AS market_cap_usd,
-               base * 4.0e5 AS volume_24h_usd,
-               round(2 * sin(i / 300.0), 3) AS change_24h_pct,
-               'coingecko' AS source,
-               {origin} + to_seconds(i * {SLOT} + 1) AS fetched_at
-        FROM range(1, {days * 86400 // SLOT}) AS r(i), (VALUES {values}) AS c(coin, base)"""
+    """The lake `nebula run` leaves after a year: the curation benchmark's generator writes one
+    raw batch per 5-minute slot for [end - days, end), `nebula transform` curates them all.
+
+    Raw batches stay in the lake after curation, so the API's freshness path (raw partitions of
+    the last NEBULA_RAW_LOOKBACK_DAYS days, deduped against curated) is exercised as in use.
+    """
+    generate(root, days, start=end - timedelta(days=days))
+    report = transform(
+        LocalLake(root), config=CurationConfig(slot_seconds=SLOT), now=utcnow(), full=True
     )
-    con.execute(
-        f"""COPY (SELECT *, CAST(CAST(ts AS DATE) AS VARCHAR) AS dt FROM year
-                  ORDER BY dt, coin, ts)
-            TO '{root / "curated"}' (FORMAT parquet, PARTITION_BY (dt))"""
-    )
-    rows = con.execute("SELECT count(*) FROM year").fetchone()
-    recent = con.execute(
-        "SELECT coin, ts, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, fetched_at "
-        "FROM year WHERE ts >= ? ORDER BY fetched_at, coin",
-        [(end - timedelta(days=2)).replace(tzinfo=None)],
-    ).fetchall()
-    con.close()
-    lake = LocalLake(root)
-    batches: dict[datetime, list[Observation]] = {}
-    for coin, ts, price, cap, volume, change, fetched in recent:
-        fetched_utc = fetched.replace(tzinfo=UTC)
-        slot = floor_to(fetched_utc, SLOT)
-        observation = Observation(
-            coin=coin,
-            source="coingecko",
-            price_usd=price,
-            market_cap_usd=cap,
-            volume_24h_usd=volume,
-            change_24h_pct=change,
-            observed_at=ts.replace(tzinfo=UTC),
-            fetched_at=fetched_utc,
-            slot=slot,
-            source_payload=f'{{"usd": {price}}}',
-        )
-        batches.setdefault(slot, []).append(observation)
-    for slot, observations in batches.items():
-        lake.put(spot_key("coingecko", slot), encode_batch(observations), JSONL)
-    return int(rows[0]) if rows else 0
+    if report.rows_quarantined:
+        raise SystemExit(f"the generator's rows should all pass curation: {report.summary()}")
+    return report.rows_written
 
 
 def _serve(root: str, port: int, reuse_results: bool) -> None:
@@ -220,8 +179,8 @@ def main() -> None:
     partitions = len(list(root.glob("curated/*")))
     batches = len(list(root.glob("raw/*/*.jsonl")))
     print(
-        f"lake: {rows:,} curated rows in {partitions} daily Parquet partitions + {batches} raw "
-        f"batches (last two days), built in {time.perf_counter() - began:.1f} s at {root}"
+        f"lake: {rows:,} curated rows in {partitions} daily Parquet partitions; {batches} raw "
+        f"batches kept beside them, built in {time.perf_counter() - began:.1f} s at {root}"
     )
 
     yesterday = (end - timedelta(days=1)).date()

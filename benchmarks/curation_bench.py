@@ -84,12 +84,12 @@ def write_batch(root: Path, slot: datetime, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def generate(root: Path, days: int) -> int:
-    """One spot batch per 5-minute slot for `days` days from START."""
+def generate(root: Path, days: int, start: datetime = START) -> int:
+    """One spot batch per 5-minute slot for `days` days from `start` (a slot boundary)."""
     rnd = random.Random(20261128)
     prices = dict(COINS)
     for step in range(days * 288):
-        slot = START + timedelta(minutes=5 * step)
+        slot = start + timedelta(minutes=5 * step)
         write_batch(root, slot, spot_batch(slot, prices, rnd))
     return days * 288 * len(prices)
 

@@ -55,6 +55,15 @@ class LocalLake:
         return target
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self._put(key, data)
+        except OSError as error:
+            raise LakeError(
+                f"could not write {key!r} under {self.root}: {error.strerror or error}; "
+                "check that NEBULA_LAKE_URI is a writable folder with free space."
+            ) from error
+
+    def _put(self, key: str, data: bytes) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -136,14 +145,22 @@ class S3Lake:
         extra: dict[str, str] = {}
         if self.kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        from botocore.exceptions import BotoCoreError, ClientError
+
         # S3 PUT is atomic per object: readers see the old or the new batch, never half.
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=self.prefix + key,
-            Body=data,
-            ContentType=content_type,
-            **extra,
-        )
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=data,
+                ContentType=content_type,
+                **extra,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise LakeError(
+                f"could not write {key!r} to {self.uri}: {error}; check NEBULA_LAKE_URI, the "
+                "credentials' s3:PutObject on that prefix and kms:GenerateDataKey on the key."
+            ) from error
 
     def get(self, key: str) -> bytes:
         try:

@@ -132,3 +132,13 @@ def test_backfill_rejects_a_reversed_range(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "must be before" in result.stderr
+
+
+def test_an_unwritable_lake_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the lake folder should be")
+    with serve(Script([Answer(200, fixture_text("coingecko/simple_price.json"))])) as url:
+        result = nebula("fetch", base_url=url, lake=blocker)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "NEBULA_LAKE_URI" in result.stderr

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 from nebulastream.ingest import fetch_spot
-from nebulastream.lake.storage import S3Lake
+from nebulastream.lake.storage import LakeError, S3Lake
 from nebulastream.sources.base import SourceError
 from nebulastream.sources.coingecko import CoinGecko, build_client
 from tests.conftest import fixture_json, fixture_text
@@ -138,3 +138,12 @@ def test_the_lambda_raises_when_no_coin_could_be_stored(fetch_handler: ModuleTyp
     with pytest.raises(SourceError, match="without any of the configured coins"):
         fetch_handler.handler(fixture_json("events/eventbridge_scheduled.json"), Context())
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_a_missing_bucket_is_a_lake_error_naming_the_key(s3: Any) -> None:
+    lake = S3Lake("no-such-bucket", "", s3)
+    with pytest.raises(LakeError, match="NoSuchBucket") as caught:
+        fetch_spot(
+            coingecko(fixture_text("coingecko/simple_price.json")), lake, slot=SLOT, now=SLOT
+        )
+    assert "coingecko-spot-20261128T0405Z.jsonl" in str(caught.value)

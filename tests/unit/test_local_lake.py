@@ -29,7 +29,7 @@ def test_a_failed_write_leaves_neither_a_partial_nor_a_temp_file(
         raise OSError("disk full")
 
     monkeypatch.setattr("nebulastream.lake.storage.os.replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LakeError, match="disk full"):
         lake.put("raw/k.jsonl", b"new\n", "application/x-ndjson")
     assert lake.get("raw/k.jsonl") == b"old\n"
     assert [p.name for p in (tmp_path / "raw").iterdir()] == ["k.jsonl"]
