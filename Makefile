@@ -42,8 +42,10 @@ run: install  ## run the whole pipeline locally (fetch every 5 minutes) until Ct
 serve: install  ## serve the HTTP API on the local lake (http://127.0.0.1:8000/docs)
 	$(BIN)/nebula serve
 
+# --dist loadfile: each expensive fixture (a Spark session, a served lake) lives in one file, so
+# it starts once; pytest-xdist 3.8's loadgroup spreads marked groups over workers (xdist #1386).
 test: install $(CHROMIUM)  ## run every test (unit and integration)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: install  ## ruff, formatting and mypy
 	$(BIN)/ruff check .
