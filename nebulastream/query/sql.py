@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from nebulastream.curation.definition import CurationConfig
 from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN
 
 SqlValue = str | int | float
@@ -58,6 +59,18 @@ def _raw_time(column: str) -> str:
     return f"CAST(replace(replace({column}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
 
 
+# Raw rows that curation's reject rules (nebulastream/curation/definition.py) would quarantine
+# stay out of answers before curation too, so a point never shows and then vanishes. The
+# bounds are curation's own; `fetched_at <= now + skew` is left to curation (it needs a clock).
+_RULES = CurationConfig()
+RAW_ACCEPTED = f"""coin IS NOT NULL AND coin <> '' AND source IS NOT NULL AND source <> ''
+    AND ts IS NOT NULL AND fetched_at IS NOT NULL AND slot_ts IS NOT NULL
+    AND price_usd > 0 AND price_usd < CAST('Infinity' AS DOUBLE)
+    AND ts <= fetched_at + INTERVAL '{_RULES.max_skew_seconds}' SECOND
+    AND ts >= slot_ts - INTERVAL '{_RULES.max_lag_seconds}' SECOND
+    AND ts < slot_ts + INTERVAL '{_RULES.batch_span_seconds}' SECOND"""
+
+
 def observations_cte(
     curated: str,
     raw: str,
@@ -68,7 +81,7 @@ def observations_cte(
 ) -> Statement:
     """`WITH ... observations AS (...)`: curated and raw rows of the given partitions, deduped.
 
-    Raw rows that curation would reject outright (no price, no timestamp) are left out here too.
+    Raw rows that curation would reject (RAW_ACCEPTED) are left out here too.
     """
     coin_sql = f" AND coin IN ({_in_list(len(coins))})" if coins else ""
     coin_params: tuple[str, ...] = coins or ()
@@ -79,11 +92,15 @@ def observations_cte(
   WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
 ),
 raw_rows AS (
-  SELECT coin, {_raw_time("observed_at")} AS ts, price_usd, market_cap_usd, volume_24h_usd,
-         change_24h_pct, source, {_raw_time("fetched_at")} AS fetched_at
-  FROM {raw}
-  WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
-    AND observed_at IS NOT NULL AND price_usd > 0
+  SELECT coin, ts, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, source, fetched_at
+  FROM (
+    SELECT coin, {_raw_time("observed_at")} AS ts, price_usd, market_cap_usd, volume_24h_usd,
+           change_24h_pct, source, {_raw_time("fetched_at")} AS fetched_at,
+           {_raw_time("slot")} AS slot_ts
+    FROM {raw}
+    WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+  ) AS typed
+  WHERE {RAW_ACCEPTED}
 ),
 ranked AS (
   SELECT {_COLUMN_LIST},

@@ -22,7 +22,12 @@ def test_backfilled_and_just_fetched_prices_are_served_before_any_transform(
         Script([Answer(200, fixture_text("coingecko/market_chart_range_bitcoin.json"))])
     ) as url:
         assert nebula(*backfill, "--coins", "BTC", base_url=url, lake=lake).returncode == 0
-    with serve(Script([Answer(200, fixture_text("coingecko/simple_price.json"))])) as url:
+    # CoinGecko stamps current prices a moment before they are fetched: the recorded answer is
+    # served with today's last_updated_at, or curation's rules would (rightly) call it stale.
+    current = json.loads(fixture_text("coingecko/simple_price.json"))
+    for entry in current.values():
+        entry["last_updated_at"] = int(utcnow().timestamp()) - 30
+    with serve(Script([Answer(200, json.dumps(current))])) as url:
         assert nebula("fetch", base_url=url, lake=lake).returncode == 0
     stored = [json.loads(line) for f in raw_files(lake) for line in f.read_text().splitlines()]
     history = [r for r in stored if r["coin"] == "BTC" and r["observed_at"] < "2026-11-28"]
@@ -54,3 +59,19 @@ def test_backfilled_and_just_fetched_prices_are_served_before_any_transform(
         (iso_z(floor_to(parse_time(r["observed_at"]), 300)), r["price_usd"], 1)
         for r in sorted(history, key=lambda r: r["observed_at"])
     ]
+
+
+def test_a_raw_row_curation_would_quarantine_is_not_served_before_curation(
+    tmp_path: Path,
+) -> None:
+    # The recorded answer says its prices were last updated on 2026-11-28 04:03Z; fetched now
+    # (hours or more later), curation's ts_plausible_for_batch rule rejects it as stale, so the
+    # API must not show it while it is still only raw either.
+    lake = tmp_path / "lake"
+    with serve(Script([Answer(200, fixture_text("coingecko/simple_price.json"))])) as url:
+        assert nebula("fetch", base_url=url, lake=lake).returncode == 0
+    assert raw_files(lake)
+    engine = DuckDBEngine(lake, recheck_seconds=0)
+    with client_for(engine, settings_for(lake), now=utcnow()) as client:
+        assert client.get("/prices/latest").json()["prices"] == []
+    engine.close()

@@ -113,9 +113,10 @@ def test_athena_queries_parse_as_trino_and_prune_by_partition(
         tables = {t.name for t in tree.find_all(exp.Table)}
         assert {"prices", "raw_prices"} <= tables
         for cte in ("curated_rows", "raw_rows"):
-            where = next(c for c in tree.find_all(exp.CTE) if c.alias == cte).find(exp.Where)
-            assert where is not None
-            assert any(b.this.name == "dt" for b in where.find_all(exp.Between))
+            body = next(c for c in tree.find_all(exp.CTE) if c.alias == cte)
+            wheres = list(body.find_all(exp.Where))
+            assert wheres
+            assert any(b.this.name == "dt" for w in wheres for b in w.find_all(exp.Between))
         assert text.count("?") == len(parameters)
         assert len(list(tree.find_all(exp.Placeholder))) == len(parameters)
 
