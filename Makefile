@@ -36,3 +36,17 @@ format: install  ## apply ruff's fixes and formatting
 
 clean:  ## remove the virtualenv, caches and build output (not the lake)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .serverless *.egg-info
+
+# Deployment tooling (docs/deploy.md): the pinned Serverless Framework (osls) and its plugins.
+# `make test` packages the stack offline and lints it (tests/integration/test_template.py), so it
+# needs them; npm ci reruns whenever package.json or the lock file is newer than the install.
+NODE_STAMP := node_modules/.nebula-installed
+.PHONY: node
+
+node: $(NODE_STAMP)  ## install the pinned Serverless Framework and plugins (npm ci)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+test: node
