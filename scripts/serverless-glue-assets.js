@@ -44,7 +44,9 @@ class GlueAssets {
   python(args) {
     const script = path.join(this.serverless.serviceDir, 'scripts', 'glue_assets.py');
     try {
-      return execFileSync(PYTHON, [script, ...args], { encoding: 'utf8' });
+      return execFileSync(PYTHON, [script, '--root', this.serverless.serviceDir, ...args], {
+        encoding: 'utf8',
+      });
     } catch (error) {
       throw new this.serverless.classes.Error(
         `Building the Glue assets failed (${PYTHON} ${path.basename(script)} ${args.join(' ')}): ` +
@@ -54,12 +56,14 @@ class GlueAssets {
   }
 
   assetsDir() {
-    const packageDir = this.options.package || this.serverless.service.package.path || '.serverless';
+    const packageDir =
+      this.options.package || this.serverless.service.package.path || '.serverless';
     return path.resolve(this.serverless.serviceDir, packageDir, ASSETS_DIR);
   }
 
   build() {
-    const manifest = JSON.parse(this.python(['build', path.join(this.serverless.serviceDir, '.serverless', ASSETS_DIR)]));
+    const out = path.join(this.serverless.serviceDir, '.serverless', ASSETS_DIR);
+    const manifest = JSON.parse(this.python(['build', out]));
     if (!manifest.script) {
       this.log.warning(
         'glue/curate_job.py does not exist yet: packaged the nebulastream zip only. ' +
@@ -93,9 +97,8 @@ class GlueAssets {
     const s3 = new S3Client(await this.provider.getAwsSdkV3Config());
     for (const name of manifest.files) {
       const key = `${prefix}/${name}`;
-      await s3.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: fs.readFileSync(path.join(dir, name)) })
-      );
+      const body = fs.readFileSync(path.join(dir, name));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
       this.log.info(`Uploaded s3://${bucket}/${key}`);
     }
   }
