@@ -49,6 +49,16 @@ PRICE = {
 GLUE_WORKER_DPU = {"G.025X": 0.25, "G.1X": 1.0, "G.2X": 2.0, "G.4X": 4.0, "G.8X": 8.0}
 
 
+# Always-free tiers: permanent, per account (not the 12-month ones of S3 and API Gateway).
+ALWAYS_FREE = {
+    "lambda_requests": 1_000_000,
+    "lambda_gb_seconds": 400_000,
+    "cloudwatch_alarm_metrics": 10,
+    "cloudwatch_logs_gb": 5,
+    "kms_requests": 20_000,
+}
+
+
 @dataclass(frozen=True)
 class Assumptions:
     """What the template cannot say. Each is a command-line option (--api-requests-per-day 500)."""
@@ -56,7 +66,10 @@ class Assumptions:
     fetch_seconds: float = 1.5  # one CoinGecko call plus one S3 PUT, cold starts included
     api_requests_per_day: float = 100  # a dashboard refreshed every ~15 minutes
     api_seconds: float = 2.0  # mostly waiting for Athena
-    athena_objects_per_query: float = 100  # today's raw batches or a few curated files
+    # Each query reads today's raw batches plus this many earlier days of them (the API's
+    # NEBULA_RAW_LOOKBACK_DAYS default; a value set in the template wins) and a few curated files.
+    api_raw_lookback_days: float = 2
+    curated_files_per_query: float = 3
     glue_billed_minutes: float = 2.0  # one day of raw into Parquet; Glue 5.0 bills >= 1 minute
     crawler_dpu: float = 2.0  # Glue sizes crawlers itself; each run bills >= 10 minutes
     raw_line_bytes: float = 700  # one coin's JSON line in a raw batch
@@ -69,7 +82,8 @@ class Assumptions:
 class Line:
     item: str
     driver: str
-    usd: float
+    usd: float  # list price
+    free_usd: float  # what is left after the always-free tiers
 
 
 def monthly_runs(expression: str) -> float:
@@ -141,36 +155,42 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
     fetches = monthly_runs(fetch_rate)
     requests = a.api_requests_per_day * DAYS_PER_MONTH
     coins = len(str(fetch["Environment"]["Variables"]["NEBULA_COINS"]).split(","))
-
     lines: list[Line] = []
+
     gb_seconds = (
         fetches * a.fetch_seconds * fetch["MemorySize"] / 1024
         + requests * a.api_seconds * api["MemorySize"] / 1024
     )
+    invocations = fetches + requests
     lines.append(
         Line(
             "Lambda",
             f"{fetches:,.0f} fetches ({fetch_rate}, {fetch['MemorySize']} MB, "
             f"{a.fetch_seconds:g} s) + {requests:,.0f} API calls ({api['MemorySize']} MB, "
             f"{a.api_seconds:g} s)",
-            gb_seconds * PRICE["lambda_gb_second_x86"]
-            + (fetches + requests) * PRICE["lambda_request"],
+            gb_seconds * PRICE["lambda_gb_second_x86"] + invocations * PRICE["lambda_request"],
+            _over(gb_seconds, ALWAYS_FREE["lambda_gb_seconds"]) * PRICE["lambda_gb_second_x86"]
+            + _over(invocations, ALWAYS_FREE["lambda_requests"]) * PRICE["lambda_request"],
         )
     )
-    lines.append(Line("EventBridge", "scheduled rule and Glue state-change rule", 0.0))
+    lines.append(Line("EventBridge", "scheduled rule and Glue state-change rule", 0.0, 0.0))
+    api_usd = requests * PRICE["http_api_request"]
     lines.append(
         Line(
             "API Gateway (HTTP API)",
             f"{requests:,.0f} requests ({a.api_requests_per_day:g}/day)",
-            requests * PRICE["http_api_request"],
+            api_usd,
+            api_usd,
         )
     )
     scanned = requests * PRICE["athena_min_bytes_per_query"]
+    athena_usd = scanned / TB * PRICE["athena_tb_scanned"]
     lines.append(
         Line(
             "Athena",
             f"{requests:,.0f} queries x 10 MB minimum = {scanned / GB:,.1f} GB scanned",
-            scanned / TB * PRICE["athena_tb_scanned"],
+            athena_usd,
+            athena_usd,
         )
     )
 
@@ -188,62 +208,73 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
         job_runs += runs
         dpu = props["NumberOfWorkers"] * GLUE_WORKER_DPU[props["WorkerType"]]
         flex = props.get("ExecutionClass") == "FLEX"
-        rate = PRICE["glue_flex_dpu_hour" if flex else "glue_dpu_hour"]
+        usd = runs * dpu * a.glue_billed_minutes / 60
+        usd *= PRICE["glue_flex_dpu_hour" if flex else "glue_dpu_hour"]
         lines.append(
             Line(
                 "Glue job",
                 f"{runs:,.1f} runs x {dpu:g} DPU ({props['NumberOfWorkers']} x "
                 f"{props['WorkerType']}{', Flex' if flex else ''}) x "
                 f"{a.glue_billed_minutes:g} min",
-                runs * dpu * a.glue_billed_minutes / 60 * rate,
+                usd,
+                usd,
             )
         )
     for crawler in _resources(template, "AWS::Glue::Crawler").values():
         schedule = crawler["Properties"].get("Schedule", {}).get("ScheduleExpression")
         runs = monthly_runs(schedule) if schedule else 0.0
+        minutes = PRICE["glue_crawler_min_minutes"]
+        usd = runs * a.crawler_dpu * minutes / 60 * PRICE["glue_dpu_hour"]
         lines.append(
             Line(
                 "Glue crawler",
                 f"{runs:,.1f} runs ({schedule or 'on demand'}) x {a.crawler_dpu:g} DPU x "
-                f"{PRICE['glue_crawler_min_minutes']} min minimum",
-                runs
-                * a.crawler_dpu
-                * PRICE["glue_crawler_min_minutes"]
-                / 60
-                * PRICE["glue_dpu_hour"],
+                f"{minutes} min minimum",
+                usd,
+                usd,
             )
         )
 
+    # A query reads every object of the partitions it touches: the raw batches of today (half
+    # a day on average) and of the API's lookback days, plus a few curated files.
+    lookback = api["Environment"]["Variables"].get("NEBULA_RAW_LOOKBACK_DAYS")
+    raw_days = (float(lookback) if lookback is not None else a.api_raw_lookback_days) + 0.5
+    per_query = raw_days * fetches / DAYS_PER_MONTH + a.curated_files_per_query
     # PUT/LIST: each raw batch; per query a result, its metadata and ~2 listings; ~20 objects
-    # written and listed per job run. GET: the objects each query reads, and each raw batch
-    # once more for the job (bookmarks) and once for the crawler (new folders only).
+    # written and listed per job run. GET: what each query reads, and each raw batch once
+    # more for the job (bookmarks) and once for the crawler (new folders only).
     puts = fetches + 4 * requests + 20 * job_runs
-    gets = requests * a.athena_objects_per_query + 2 * fetches
+    gets = requests * per_query + 2 * fetches
+    s3_usd = puts * PRICE["s3_put_list"] + gets * PRICE["s3_get"]
     lines.append(
         Line(
             "S3 requests",
-            f"{puts:,.0f} PUT/LIST (batches, Athena results, job output) + {gets:,.0f} GET "
-            f"({a.athena_objects_per_query:g} objects/query)",
-            puts * PRICE["s3_put_list"] + gets * PRICE["s3_get"],
+            f"{puts:,.0f} PUT/LIST (batches, query results, job output) + {gets:,.0f} GET "
+            f"({per_query:,.0f} objects a query: {raw_days:g} days of raw batches)",
+            s3_usd,
+            s3_usd,
         )
     )
     raw_gb_month = fetches * coins * a.raw_line_bytes / GB
+    storage_usd = 12 * raw_gb_month * PRICE["s3_standard_gb_month"]
     lines.append(
         Line(
             "S3 storage",
             f"+{raw_gb_month * 1024:,.0f} MB of raw a month ({coins} coins): "
             f"~{12 * raw_gb_month * 1024:,.0f} MB stored after a year",
-            12 * raw_gb_month * PRICE["s3_standard_gb_month"],
+            storage_usd,
+            storage_usd,
         )
     )
     key_mode = template.get("Parameters", {}).get("KmsKeyMode", {}).get("Default", "customer")
-    customer = key_mode == "customer"
+    key_usd = PRICE["kms_key_month"] if key_mode == "customer" else 0.0
     lines.append(
         Line(
             "KMS",
-            ("customer key $1 (+$1 per yearly rotation, up to $3)" if customer else "aws/s3 key")
+            ("customer key (+$1 per yearly rotation, up to $3)" if key_usd else "aws/s3 key")
             + f" + ~{a.kms_requests:,.0f} requests (bucket key)",
-            (PRICE["kms_key_month"] if customer else 0.0) + a.kms_requests * PRICE["kms_request"],
+            key_usd + a.kms_requests * PRICE["kms_request"],
+            key_usd + _over(a.kms_requests, ALWAYS_FREE["kms_requests"]) * PRICE["kms_request"],
         )
     )
     alarm_metrics = 0
@@ -261,10 +292,18 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
             f"{alarm_metrics} alarm metrics + {log_gb * 1024:,.0f} MB of logs",
             alarm_metrics * PRICE["cloudwatch_alarm_metric"]
             + log_gb * PRICE["cloudwatch_logs_gb_ingested"],
+            _over(alarm_metrics, ALWAYS_FREE["cloudwatch_alarm_metrics"])
+            * PRICE["cloudwatch_alarm_metric"]
+            + _over(log_gb, ALWAYS_FREE["cloudwatch_logs_gb"])
+            * PRICE["cloudwatch_logs_gb_ingested"],
         )
     )
-    lines.append(Line("SQS, SNS, Glue Data Catalog", "a few messages; 3 tables", 0.0))
+    lines.append(Line("SQS, SNS, Glue Data Catalog", "a few messages; 3 tables", 0.0, 0.0))
     return lines
+
+
+def _over(used: float, free: float) -> float:
+    return max(0.0, used - free)
 
 
 def report(template: dict[str, Any], a: Assumptions) -> str:
@@ -274,19 +313,25 @@ def report(template: dict[str, Any], a: Assumptions) -> str:
     requests = a.api_requests_per_day * DAYS_PER_MONTH
     total, idle_total = sum(x.usd for x in lines), sum(x.usd for x in idle)
     per_thousand = (total - idle_total) / requests * 1000 if requests else 0.0
+    idle_free = sum(x.free_usd for x in idle)
     return render_markdown(lines, a) + (
-        f"\nWith no API traffic at all: {idle_total:.2f} USD/month. "
-        f"Each 1,000 API requests add {per_thousand:.3f} USD.\n"
+        f"\nWith no API traffic: {idle_total:.2f} USD/month ({idle_free:.2f} after the "
+        f"always-free tiers). Each 1,000 API requests add {per_thousand:.3f} USD.\n"
     )
 
 
 def render_markdown(lines: list[Line], a: Assumptions) -> str:
     rows = [
-        "| item | driver (from the template and the assumptions) | USD/month |",
-        "|---|---|---:|",
+        "| item | driver (from the template and the assumptions) | list USD/month "
+        "| after always-free tiers |",
+        "|---|---|---:|---:|",
     ]
-    rows += [f"| {line.item} | {line.driver} | {line.usd:.2f} |" for line in lines]
-    rows.append(f"| **total** | | **{sum(line.usd for line in lines):.2f}** |")
+    rows += [
+        f"| {line.item} | {line.driver} | {line.usd:.2f} | {line.free_usd:.2f} |" for line in lines
+    ]
+    total = sum(line.usd for line in lines)
+    free_total = sum(line.free_usd for line in lines)
+    rows.append(f"| **total** | | **{total:.2f}** | **{free_total:.2f}** |")
     assumed = ", ".join(f"{f.name}={getattr(a, f.name):g}" for f in fields(a))
     return "\n".join(rows) + f"\n\nAssumptions: {assumed}.\n"
 

