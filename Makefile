@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format clean bench
+.PHONY: help install node run serve test lint format clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The dashboard's chart library, copied from node_modules at the version package.json pins.
@@ -61,3 +61,7 @@ format: install  ## apply ruff's fixes and formatting
 
 clean:  ## remove the virtualenv, caches and build output (not the lake)
 	rm -rf $(VENV) node_modules api/static/vendor test-artifacts .pytest_cache .mypy_cache .ruff_cache .serverless *.egg-info
+
+# node_modules: the dashboard's chart library and the deployment tooling (docs/deploy.md), which
+# `make test` uses to package the stack offline and lint it.
+node: $(NPM_STAMP)  ## install the pinned Node packages (npm ci)

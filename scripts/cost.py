@@ -1,0 +1,381 @@
+"""The stack's monthly AWS bill at defaults, line by line, from the packaged template.
+
+    npx serverless package --stage dev
+    python scripts/cost.py [--template .serverless/cloudformation-template-update-stack.json]
+
+Schedules (fetch rate, Glue trigger and crawler crons), sizes (Lambda memory, Glue workers and
+execution class), alarm metrics and the KMS key mode are read from the template; what the
+template cannot know (how long a fetch runs, how many API requests you make) is an explicit,
+overridable assumption. Prices: us-east-1 list prices, no free tier. docs/cost.md holds the
+output (`--write docs/cost.md`; the tests fail if it is stale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import re
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TEMPLATE = Path(".serverless/cloudformation-template-update-stack.json")
+HOURS_PER_MONTH = 730  # AWS's billing convention
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+MB = 1024**2
+GB = 1024**3
+TB = 1024**4
+
+# us-east-1 list prices in USD (aws.amazon.com/<service>/pricing). Re-check before relying on them.
+PRICE = {
+    "lambda_gb_second_x86": 0.0000166667,
+    "lambda_request": 0.20 / 1e6,
+    "http_api_request": 1.00 / 1e6,
+    "athena_tb_scanned": 5.00,
+    "athena_min_bytes_per_query": 10 * MB,
+    "s3_put_list": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
+    "s3_standard_gb_month": 0.023,
+    "kms_key_month": 1.00,
+    "kms_request": 0.03 / 10_000,
+    "glue_dpu_hour": 0.44,
+    "glue_flex_dpu_hour": 0.29,
+    "glue_crawler_min_minutes": 10,
+    "cloudwatch_alarm_metric": 0.10,
+    "cloudwatch_logs_gb_ingested": 0.50,
+}
+GLUE_WORKER_DPU = {"G.025X": 0.25, "G.1X": 1.0, "G.2X": 2.0, "G.4X": 4.0, "G.8X": 8.0}
+
+
+# Always-free tiers: permanent, per account (not the 12-month ones of S3 and API Gateway).
+ALWAYS_FREE = {
+    "lambda_requests": 1_000_000,
+    "lambda_gb_seconds": 400_000,
+    "cloudwatch_alarm_metrics": 10,
+    "cloudwatch_logs_gb": 5,
+    "kms_requests": 20_000,
+}
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the template cannot say. Each is a command-line option (--api-requests-per-day 500)."""
+
+    fetch_seconds: float = 1.5  # one CoinGecko call plus one S3 PUT, cold starts included
+    api_requests_per_day: float = 100  # a dashboard refreshed every ~15 minutes
+    api_seconds: float = 2.0  # mostly waiting for Athena
+    # Each query reads today's raw batches plus this many earlier days of them (the API's
+    # NEBULA_RAW_LOOKBACK_DAYS default; a value set in the template wins) and a few curated files.
+    api_raw_lookback_days: float = 2
+    curated_files_per_query: float = 3
+    glue_billed_minutes: float = 2.0  # one day of raw into Parquet; Glue 5.0 bills >= 1 minute
+    crawler_dpu: float = 2.0  # Glue sizes crawlers itself; each run bills >= 10 minutes
+    raw_line_bytes: float = 700  # one coin's JSON line in a raw batch
+    log_bytes_per_invocation: float = 2000  # Powertools' JSON lines per Lambda run
+    glue_log_mb_per_run: float = 2.0  # Spark driver and executor logs
+    kms_requests: float = 10_000  # S3 bucket keys keep KMS calls per month in the thousands
+
+
+@dataclass(frozen=True)
+class Line:
+    item: str
+    driver: str
+    usd: float  # list price
+    free_usd: float  # what is left after the always-free tiers
+
+
+def monthly_runs(expression: str) -> float:
+    """Runs a month of an EventBridge/Glue `rate(...)` or `cron(...)` schedule."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        minutes = int(rate[1]) * {"m": 1, "h": 60, "d": 1440}[rate[2][0]]
+        return HOURS_PER_MONTH * 60 / minutes
+    cron = re.fullmatch(r"cron\((.+)\)", expression)
+    if not cron or len(cron[1].split()) != 6:
+        raise ValueError(f"{expression!r} is neither rate(...) nor a 6-field cron(...)")
+    minute, hour, dom, month, dow, _year = cron[1].split()
+    per_day = len(_expand(minute, 0, 59)) * len(_expand(hour, 0, 23))
+    # Count matching days over a common year: AWS cron days-of-week are 1-7 = SUN-SAT.
+    days = 0
+    year = 2026
+    for m in _expand(month, 1, 12):
+        for d in range(1, calendar.monthrange(year, m)[1] + 1):
+            weekday = (calendar.weekday(year, m, d) + 1) % 7 + 1
+            if (dom in "?*" or d in _expand(dom, 1, 31)) and (
+                dow in "?*" or weekday in _expand(dow, 1, 7)
+            ):
+                days += 1
+    return days * per_day / 12
+
+
+def _expand(field: str, low: int, high: int) -> set[int]:
+    names = {n: i + 1 for i, n in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
+    values: set[int] = set()
+    for part in field.upper().split(","):
+        part, _, step = part.partition("/")
+        if part in ("*", "?"):
+            start, stop = low, high
+        elif "-" in part:
+            a, b = part.split("-")
+            start, stop = int(names.get(a, a)), int(names.get(b, b))
+        else:
+            start = stop = int(names.get(part, part))
+        if step and start == stop:
+            stop = high
+        values.update(range(start, stop + 1, int(step or 1)))
+    return values
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _function(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return props
+
+
+def _schedule_of(template: dict[str, Any], function_id: str) -> str:
+    for rule in _resources(template, "AWS::Events::Rule").values():
+        props = rule["Properties"]
+        targets = [t["Arn"] for t in props.get("Targets", [])]
+        if "ScheduleExpression" in props and {"Fn::GetAtt": [function_id, "Arn"]} in targets:
+            expression: str = props["ScheduleExpression"]
+            return expression
+    raise ValueError(f"no schedule targets {function_id}")
+
+
+def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
+    """The monthly bill, one line per service."""
+    fetch = _function(template, "FetchLambdaFunction")
+    api = _function(template, "ApiLambdaFunction")
+    fetch_rate = _schedule_of(template, "FetchLambdaFunction")
+    fetches = monthly_runs(fetch_rate)
+    requests = a.api_requests_per_day * DAYS_PER_MONTH
+    coins = len(str(fetch["Environment"]["Variables"]["NEBULA_COINS"]).split(","))
+    lines: list[Line] = []
+
+    gb_seconds = (
+        fetches * a.fetch_seconds * fetch["MemorySize"] / 1024
+        + requests * a.api_seconds * api["MemorySize"] / 1024
+    )
+    invocations = fetches + requests
+    lines.append(
+        Line(
+            "Lambda",
+            f"{fetches:,.0f} fetches ({fetch_rate}, {fetch['MemorySize']} MB, "
+            f"{a.fetch_seconds:g} s) + {requests:,.0f} API calls ({api['MemorySize']} MB, "
+            f"{a.api_seconds:g} s)",
+            gb_seconds * PRICE["lambda_gb_second_x86"] + invocations * PRICE["lambda_request"],
+            _over(gb_seconds, ALWAYS_FREE["lambda_gb_seconds"]) * PRICE["lambda_gb_second_x86"]
+            + _over(invocations, ALWAYS_FREE["lambda_requests"]) * PRICE["lambda_request"],
+        )
+    )
+    lines.append(Line("EventBridge", "scheduled rule and Glue state-change rule", 0.0, 0.0))
+    api_usd = requests * PRICE["http_api_request"]
+    lines.append(
+        Line(
+            "API Gateway (HTTP API)",
+            f"{requests:,.0f} requests ({a.api_requests_per_day:g}/day)",
+            api_usd,
+            api_usd,
+        )
+    )
+    scanned = requests * PRICE["athena_min_bytes_per_query"]
+    athena_usd = scanned / TB * PRICE["athena_tb_scanned"]
+    lines.append(
+        Line(
+            "Athena",
+            f"{requests:,.0f} queries x 10 MB minimum = {scanned / GB:,.1f} GB scanned",
+            athena_usd,
+            athena_usd,
+        )
+    )
+
+    jobs = _resources(template, "AWS::Glue::Job")
+    triggers = _resources(template, "AWS::Glue::Trigger")
+    job_runs = 0.0
+    for job_id, job in jobs.items():
+        props = job["Properties"]
+        runs = sum(
+            monthly_runs(t["Properties"]["Schedule"])
+            for t in triggers.values()
+            if t["Properties"]["Type"] == "SCHEDULED"
+            and {"Ref": job_id} in [x.get("JobName") for x in t["Properties"]["Actions"]]
+        )
+        job_runs += runs
+        dpu = props["NumberOfWorkers"] * GLUE_WORKER_DPU[props["WorkerType"]]
+        flex = props.get("ExecutionClass") == "FLEX"
+        usd = runs * dpu * a.glue_billed_minutes / 60
+        usd *= PRICE["glue_flex_dpu_hour" if flex else "glue_dpu_hour"]
+        lines.append(
+            Line(
+                "Glue job",
+                f"{runs:,.1f} runs x {dpu:g} DPU ({props['NumberOfWorkers']} x "
+                f"{props['WorkerType']}{', Flex' if flex else ''}) x "
+                f"{a.glue_billed_minutes:g} min",
+                usd,
+                usd,
+            )
+        )
+    for crawler in _resources(template, "AWS::Glue::Crawler").values():
+        schedule = crawler["Properties"].get("Schedule", {}).get("ScheduleExpression")
+        runs = monthly_runs(schedule) if schedule else 0.0
+        minutes = PRICE["glue_crawler_min_minutes"]
+        usd = runs * a.crawler_dpu * minutes / 60 * PRICE["glue_dpu_hour"]
+        lines.append(
+            Line(
+                "Glue crawler",
+                f"{runs:,.1f} runs ({schedule or 'on demand'}) x {a.crawler_dpu:g} DPU x "
+                f"{minutes} min minimum",
+                usd,
+                usd,
+            )
+        )
+
+    # A query reads every object of the partitions it touches: the raw batches of today (half
+    # a day on average) and of the API's lookback days, plus a few curated files.
+    lookback = api["Environment"]["Variables"].get("NEBULA_RAW_LOOKBACK_DAYS")
+    raw_days = (float(lookback) if lookback is not None else a.api_raw_lookback_days) + 0.5
+    per_query = raw_days * fetches / DAYS_PER_MONTH + a.curated_files_per_query
+    # PUT/LIST: each raw batch; per query a result, its metadata and ~2 listings; ~20 objects
+    # written and listed per job run. GET: what each query reads, and each raw batch once
+    # more for the job (bookmarks) and once for the crawler (new folders only).
+    puts = fetches + 4 * requests + 20 * job_runs
+    gets = requests * per_query + 2 * fetches
+    s3_usd = puts * PRICE["s3_put_list"] + gets * PRICE["s3_get"]
+    lines.append(
+        Line(
+            "S3 requests",
+            f"{puts:,.0f} PUT/LIST (batches, query results, job output) + {gets:,.0f} GET "
+            f"({per_query:,.0f} objects a query: {raw_days:g} days of raw batches)",
+            s3_usd,
+            s3_usd,
+        )
+    )
+    raw_gb_month = fetches * coins * a.raw_line_bytes / GB
+    storage_usd = 12 * raw_gb_month * PRICE["s3_standard_gb_month"]
+    lines.append(
+        Line(
+            "S3 storage",
+            f"+{raw_gb_month * 1024:,.0f} MB of raw a month ({coins} coins): "
+            f"~{12 * raw_gb_month * 1024:,.0f} MB stored after a year",
+            storage_usd,
+            storage_usd,
+        )
+    )
+    key_mode = template.get("Parameters", {}).get("KmsKeyMode", {}).get("Default", "customer")
+    key_usd = PRICE["kms_key_month"] if key_mode == "customer" else 0.0
+    lines.append(
+        Line(
+            "KMS",
+            ("customer key (+$1 per yearly rotation, up to $3)" if key_usd else "aws/s3 key")
+            + f" + ~{a.kms_requests:,.0f} requests (bucket key)",
+            key_usd + a.kms_requests * PRICE["kms_request"],
+            key_usd + _over(a.kms_requests, ALWAYS_FREE["kms_requests"]) * PRICE["kms_request"],
+        )
+    )
+    alarm_metrics = 0
+    for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        alarm_metrics += (
+            1 if "MetricName" in props else sum("MetricStat" in m for m in props["Metrics"])
+        )
+    log_gb = (
+        (fetches + requests) * a.log_bytes_per_invocation + job_runs * a.glue_log_mb_per_run * MB
+    ) / GB
+    lines.append(
+        Line(
+            "CloudWatch",
+            f"{alarm_metrics} alarm metrics + {log_gb * 1024:,.0f} MB of logs",
+            alarm_metrics * PRICE["cloudwatch_alarm_metric"]
+            + log_gb * PRICE["cloudwatch_logs_gb_ingested"],
+            _over(alarm_metrics, ALWAYS_FREE["cloudwatch_alarm_metrics"])
+            * PRICE["cloudwatch_alarm_metric"]
+            + _over(log_gb, ALWAYS_FREE["cloudwatch_logs_gb"])
+            * PRICE["cloudwatch_logs_gb_ingested"],
+        )
+    )
+    lines.append(Line("SQS, SNS, Glue Data Catalog", "a few messages; 3 tables", 0.0, 0.0))
+    return lines
+
+
+def _over(used: float, free: float) -> float:
+    return max(0.0, used - free)
+
+
+def report(template: dict[str, Any], a: Assumptions) -> str:
+    """The Markdown table at these assumptions, and what each 1,000 more API requests add."""
+    lines = estimate(template, a)
+    idle = estimate(template, replace(a, api_requests_per_day=0))
+    requests = a.api_requests_per_day * DAYS_PER_MONTH
+    total, idle_total = sum(x.usd for x in lines), sum(x.usd for x in idle)
+    per_thousand = (total - idle_total) / requests * 1000 if requests else 0.0
+    idle_free = sum(x.free_usd for x in idle)
+    return render_markdown(lines, a) + (
+        f"\nWith no API traffic: {idle_total:.2f} USD/month ({idle_free:.2f} after the "
+        f"always-free tiers). Each 1,000 API requests add {per_thousand:.3f} USD.\n"
+    )
+
+
+def render_markdown(lines: list[Line], a: Assumptions) -> str:
+    rows = [
+        "| item | driver (from the template and the assumptions) | list USD/month "
+        "| after always-free tiers |",
+        "|---|---|---:|---:|",
+    ]
+    rows += [
+        f"| {line.item} | {line.driver} | {line.usd:.2f} | {line.free_usd:.2f} |" for line in lines
+    ]
+    total = sum(line.usd for line in lines)
+    free_total = sum(line.free_usd for line in lines)
+    rows.append(f"| **total** | | **{total:.2f}** | **{free_total:.2f}** |")
+    assumed = ", ".join(f"{f.name}={getattr(a, f.name):g}" for f in fields(a))
+    return "\n".join(rows) + f"\n\nAssumptions: {assumed}.\n"
+
+
+BEGIN = "<!-- cost-table:begin (scripts/cost.py --write docs/cost.md) -->"
+END = "<!-- cost-table:end -->"
+
+
+def replace_block(document: str, table: str) -> str:
+    """The document with the generated table between the markers."""
+    head, found, rest = document.partition(BEGIN)
+    _, found_end, tail = rest.partition(END)
+    if not (found and found_end):
+        raise ValueError(f"the document has no {BEGIN} ... {END} block")
+    return f"{head}{BEGIN}\n{table}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument("--write", type=Path, help="update the table in this Markdown file")
+    parser.add_argument("--check", type=Path, help="exit 1 if this file's table is stale")
+    for f in fields(Assumptions):
+        parser.add_argument("--" + f.name.replace("_", "-"), type=float, default=f.default)
+    args = parser.parse_args(argv)
+    if not args.template.is_file():
+        print(f"{args.template} is missing: run `npx serverless package` first.", file=sys.stderr)
+        return 2
+    assumptions = Assumptions(**{f.name: getattr(args, f.name) for f in fields(Assumptions)})
+    template = json.loads(args.template.read_text())
+    table = report(template, assumptions)
+    if args.write:
+        args.write.write_text(replace_block(args.write.read_text(), table))
+    elif args.check:
+        current = args.check.read_text()
+        if replace_block(current, table) != current:
+            print(
+                f"{args.check} is stale: run scripts/cost.py --write {args.check}", file=sys.stderr
+            )
+            return 1
+    else:
+        print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

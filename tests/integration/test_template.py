@@ -1,0 +1,609 @@
+"""The deployable stack: `serverless package` offline, cfn-lint, and what the template promises."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nebulastream.models import RAW_COLUMNS
+from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
+from nebulastream.settings import Settings
+from scripts import cost, glue_assets
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless")]
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "test-artifacts" / "serverless-ci"
+STAGE = "ci"
+PREFIX = f"nebula-stream-{STAGE}-"
+ZIP_LIMIT = 10 * 1024 * 1024
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+
+
+@dataclass(frozen=True)
+class Package:
+    template: dict[str, Any]
+    path: Path
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.template["Resources"]
+        return resources
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        props: dict[str, Any] = self.resources[logical_id]["Properties"]
+        return props
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v["Properties"] for k, v in self.resources.items() if v["Type"] == kind}
+
+
+def _offline_env() -> dict[str, str]:
+    """Fake credentials and no AWS config: packaging must not need (or reach) an account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
+        AWS_SECRET_ACCESS_KEY="fake-secret-for-offline-packaging",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        SLS_TELEMETRY_DISABLED="1",
+        SLS_NOTIFICATIONS_MODE="off",
+        # The Glue-assets plugin and the requirements plugin run this interpreter.
+        NEBULA_DEPLOY_PYTHON=sys.executable,
+    )
+    return env
+
+
+def _run_id() -> str:
+    """Shared by every xdist worker of one pytest run; unique per run."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def package() -> Package:
+    """One `serverless package --stage ci` per test run, into test-artifacts/serverless-ci/.
+
+    A file lock, not only the xdist group, makes that once: whichever worker gets here first
+    packages, the others wait and reuse its output (two packagings in one folder collide).
+    """
+    if not (ROOT / "node_modules" / ".bin" / "serverless").exists():
+        pytest.fail("node_modules is missing: run `make test` (it runs `npm ci`) or `make node`.")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    stamp = OUT / ".run-id"
+    with (OUT.parent / "serverless-ci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.is_file() and stamp.read_text() == _run_id()):
+            shutil.rmtree(OUT, ignore_errors=True)
+            command = ["npx", "--no-install", "serverless", "package", "--stage", STAGE]
+            command += ["--region", "us-east-1", "--package", str(OUT)]
+            done = subprocess.run(
+                command, cwd=ROOT, env=_offline_env(), capture_output=True, text=True, timeout=600
+            )
+            assert done.returncode == 0, f"serverless package failed:\n{done.stdout}\n{done.stderr}"
+            stamp.write_text(_run_id())
+    template = json.loads((OUT / "cloudformation-template-update-stack.json").read_text())
+    return Package(template, OUT)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _statements(policy: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every statement of a policy document, both branches of an Fn::If included."""
+    for item in policy["Statement"]:
+        yield from _branches(item)
+
+
+def _branches(item: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(item, dict) and "Fn::If" in item:
+        for branch in item["Fn::If"][1:]:
+            yield from _branches(branch)
+    elif isinstance(item, dict) and item != {"Ref": "AWS::NoValue"}:
+        yield item
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _iam_statements(package: Package) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, props in package.of_type("AWS::IAM::Role").items():
+        for policy in props.get("Policies", []):
+            for statement in _statements(policy["PolicyDocument"]):
+                yield logical_id, statement
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for logical_id, props in package.of_type(kind).items():
+            for statement in _statements(props["PolicyDocument"]):
+                yield logical_id, statement
+
+
+def _sub(value: Any) -> str:
+    """The text of a plain string or an Fn::Sub, for asserting on ARNs and locations."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        return str(text if isinstance(text, str) else text[0])
+    return str(value)
+
+
+def _role_of(package: Package, function_id: str) -> str:
+    role = package.props(function_id)["Role"]
+    assert set(role) == {"Fn::GetAtt"}, role
+    return str(role["Fn::GetAtt"][0])
+
+
+def _allowed(package: Package, role_id: str) -> list[tuple[str, str]]:
+    """(action, resource text) pairs a role allows, both KMS branches included."""
+    pairs = []
+    for logical_id, statement in _iam_statements(package):
+        if logical_id == role_id and statement["Effect"] == "Allow":
+            for action in _as_list(statement["Action"]):
+                for resource in _as_list(statement["Resource"]):
+                    pairs.append((action, json.dumps(resource)))
+    return pairs
+
+
+# -- packaging and lint --------------------------------------------------------------------
+
+
+def test_cfn_lint_reports_no_errors_on_the_packaged_template(package: Package) -> None:
+    template = package.path / "cloudformation-template-update-stack.json"
+    done = subprocess.run(
+        [CFN_LINT, "--non-zero-exit-code", "error", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"cfn-lint found errors:\n{done.stdout}\n{done.stderr}"
+
+
+def test_lambda_zip_holds_the_code_and_linux_wheels_but_no_junk(package: Package) -> None:
+    artifact = package.path / "nebula-stream.zip"
+    assert artifact.stat().st_size <= ZIP_LIMIT
+    names = zipfile.ZipFile(artifact).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert {"handlers", "nebulastream", "fastapi", "mangum", "pydantic_core", "pyathena"} <= tops
+    assert "handlers/fetch.py" in names
+    # boto3 and friends come with the Lambda runtime; dev folders never ship.
+    forbidden = {"boto3", "botocore", "s3transfer", "tests", "node_modules", "docs", "data"}
+    forbidden |= {"benchmarks", "glue", "scripts", ".venv", ".serverless", "test-artifacts"}
+    assert not tops & forbidden
+    junk = [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    junk += [n for n in names if "/tests/" in n or n.startswith("bin/")]
+    assert not junk
+    # Wheels for the Lambda's platform (CPython 3.12, x86_64), not for this machine.
+    native = [n for n in names if n.endswith(".so")]
+    assert native
+    assert all("cpython-312-x86_64-linux-gnu" in n for n in native), native
+
+
+def test_glue_assets_are_built_for_the_hash_in_the_template(package: Package) -> None:
+    manifest = json.loads((package.path / "glue" / "manifest.json").read_text())
+    assert manifest["hash"] == glue_assets.content_hash(ROOT)
+    names = zipfile.ZipFile(package.path / "glue" / glue_assets.ZIP_NAME).namelist()
+    assert "nebulastream/schema.py" in names
+    assert all(n.startswith("nebulastream/") and "__pycache__" not in n for n in names)
+    script = ROOT / glue_assets.SCRIPT
+    assert (package.path / "glue" / "curate_job.py").is_file() == script.is_file()
+
+
+# -- functions -----------------------------------------------------------------------------
+
+
+def test_fetcher_runs_every_fetch_interval_within_a_minute_with_retries_and_a_dlq(
+    package: Package,
+) -> None:
+    rules = [
+        p
+        for p in package.of_type("AWS::Events::Rule").values()
+        if {"Fn::GetAtt": ["FetchLambdaFunction", "Arn"]} in [t["Arn"] for t in p["Targets"]]
+    ]
+    assert [r["ScheduleExpression"] for r in rules] == ["rate(5 minutes)"]
+    assert cost.monthly_runs("rate(5 minutes)") * Settings().fetch_interval_seconds == 730 * 3600
+    fetch = package.props("FetchLambdaFunction")
+    assert fetch["Timeout"] <= 60
+    assert fetch["ReservedConcurrentExecutions"] == 1
+    [invoke] = package.of_type("AWS::Lambda::EventInvokeConfig").values()
+    assert invoke["FunctionName"] == {"Ref": "FetchLambdaFunction"}
+    assert 1 <= invoke["MaximumRetryAttempts"] <= 2
+    destination = invoke["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["FetchFailureQueue", "Arn"]}
+
+
+def test_api_is_a_catch_all_http_api_route_to_the_api_handler(package: Package) -> None:
+    api = package.props("ApiLambdaFunction")
+    assert api["Handler"] == "handlers/api.handler"
+    [route] = package.of_type("AWS::ApiGatewayV2::Route").values()
+    assert route["RouteKey"] == "$default"
+    stage = package.props("HttpApiStage")["DefaultRouteSettings"]
+    assert stage["ThrottlingRateLimit"] > 0
+    assert stage["ThrottlingBurstLimit"] > 0
+
+
+def test_functions_run_a_supported_python_and_set_only_settings_variables(
+    package: Package,
+) -> None:
+    names = {"NEBULA_" + name.upper() for name in Settings.model_fields}
+    for function_id in ("FetchLambdaFunction", "ApiLambdaFunction"):
+        props = package.props(function_id)
+        runtime = re.fullmatch(r"python(\d)\.(\d+)", props["Runtime"])
+        assert runtime, props["Runtime"]
+        assert (int(runtime[1]), int(runtime[2])) >= (3, 12)
+        variables = props["Environment"]["Variables"]
+        assert set(variables) <= names, set(variables) - names
+        assert _sub(variables["NEBULA_LAKE_URI"]) == "s3://${DataBucket}"
+    api = package.props("ApiLambdaFunction")["Environment"]["Variables"]
+    assert api["NEBULA_ENGINE"] == "athena"
+    assert api["NEBULA_ATHENA_WORKGROUP"] == {"Ref": "AthenaWorkGroup"}
+    assert api["NEBULA_GLUE_DATABASE"] == {"Ref": "GlueDatabase"}
+    # The table names the API is told are the ones the catalog declares.
+    for variable, table_id in (
+        ("NEBULA_CURATED_TABLE", "CuratedTable"),
+        ("NEBULA_RAW_TABLE", "RawTable"),
+    ):
+        assert api[variable] == {"Ref": table_id}
+
+
+def test_every_named_resource_carries_service_and_stage(package: Package) -> None:
+    name_keys = ("FunctionName", "RoleName", "QueueName", "TopicName", "AlarmName", "Name")
+    named = 0
+    for logical_id, resource in package.resources.items():
+        if resource["Type"].startswith(("AWS::Athena::NamedQuery", "AWS::Glue::Table")):
+            continue  # saved queries and tables live inside the workgroup / database
+        for key in name_keys:
+            value = resource.get("Properties", {}).get(key)
+            if isinstance(value, str):
+                assert value.startswith(PREFIX), (logical_id, value)
+                named += 1
+    assert named >= 15
+    bucket = _sub(package.props("DataBucket")["BucketName"])
+    assert bucket.startswith(f"{PREFIX}data-${{AWS::AccountId}}")
+
+
+# -- storage -------------------------------------------------------------------------------
+
+
+def test_bucket_is_kms_encrypted_private_tls_only_versioned_and_owner_enforced(
+    package: Package,
+) -> None:
+    bucket = package.props("DataBucket")
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["BucketKeyEnabled"] is True
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert package.resources["DataBucket"]["DeletionPolicy"] == "Retain"
+    [policy] = [
+        p
+        for p in package.of_type("AWS::S3::BucketPolicy").values()
+        if p["Bucket"] == {"Ref": "DataBucket"}
+    ]
+    [deny] = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["DataBucket", "Arn"]},
+        {"Fn::Sub": "${DataBucket.Arn}/*"},
+    ]
+
+
+def test_lifecycle_moves_old_raw_and_expires_results_quarantine_and_old_versions(
+    package: Package,
+) -> None:
+    rules = {r["Id"]: r for r in package.props("DataBucket")["LifecycleConfiguration"]["Rules"]}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    raw = rules["raw-to-infrequent-access"]
+    assert raw["Prefix"] == "raw/"
+    assert raw["Transitions"][0]["StorageClass"] in {
+        "STANDARD_IA",
+        "GLACIER_IR",
+        "INTELLIGENT_TIERING",
+    }
+    assert rules["expire-athena-results"]["Prefix"] == "athena-results/"
+    assert rules["expire-athena-results"]["ExpirationInDays"] <= 30
+    assert rules["expire-quarantine"]["Prefix"] == "quarantine/"
+    assert rules["expire-old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+
+
+def test_customer_key_option_rotates_and_is_what_bucket_and_workgroup_use(
+    package: Package,
+) -> None:
+    key = package.resources["DataKey"]
+    assert key["Condition"] == "UseCustomerKey"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    mode = package.template["Parameters"]["KmsKeyMode"]
+    assert set(mode["AllowedValues"]) == {"aws-managed", "customer"}
+    [rule] = package.props("DataBucket")["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    key_id = rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    assert key_id == {
+        "Fn::If": ["UseCustomerKey", {"Fn::GetAtt": ["DataKey", "Arn"]}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+# -- IAM -----------------------------------------------------------------------------------
+
+
+def test_no_iam_statement_allows_any_resource_or_any_action_of_a_service(package: Package) -> None:
+    statements = list(_iam_statements(package))
+    assert len(statements) >= 15
+    for logical_id, statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*", (logical_id, statement)
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, (logical_id, action)
+    for props in package.of_type("AWS::IAM::Role").values():
+        assert not props.get("ManagedPolicyArns"), "managed policies are broader than the job"
+
+
+def test_each_function_has_its_own_role_scoped_to_its_prefixes(package: Package) -> None:
+    fetch_role = _role_of(package, "FetchLambdaFunction")
+    api_role = _role_of(package, "ApiLambdaFunction")
+    assert fetch_role != api_role
+    assert "IamRoleLambdaExecution" not in package.resources  # no shared default role
+
+    fetch = _allowed(package, fetch_role)
+    s3 = [(a, r) for a, r in fetch if a.startswith("s3:")]
+    assert s3 == [("s3:PutObject", json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"}))]
+
+    api = _allowed(package, api_role)
+    objects = {r for a, r in api if a in ("s3:GetObject", "s3:PutObject")}
+    assert objects == {
+        json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
+        for prefix in ("raw", "curated", "athena-results")
+    }
+    writes = {r for a, r in api if a == "s3:PutObject"}
+    assert writes == {json.dumps({"Fn::Sub": "${DataBucket.Arn}/athena-results/*"})}
+    athena = {r for a, r in api if a.startswith("athena:")}
+    assert len(athena) == 1
+    assert "workgroup/${AthenaWorkGroup}" in athena.pop()
+    glue = {r for a, r in api if a.startswith("glue:")}
+    assert any("table/${GlueDatabase}/${CuratedTable}" in r for r in glue)
+    assert any("table/${GlueDatabase}/${RawTable}" in r for r in glue)
+    assert not any(a.startswith("glue:") and "Create" in a for a, _ in api)
+    # With the customer key, both may use exactly that key, and only through S3.
+    for role in (fetch, api):
+        kms = {r for a, r in role if a.startswith("kms:")}
+        assert kms == {json.dumps({"Fn::GetAtt": ["DataKey", "Arn"]})}
+
+
+def test_glue_roles_read_raw_and_write_only_their_outputs(package: Package) -> None:
+    job = package.props("CurateJob")
+    job_role = job["Role"]["Fn::GetAtt"][0]
+    writes = {r for a, r in _allowed(package, job_role) if a in ("s3:PutObject", "s3:DeleteObject")}
+    outputs = ("curated", "quarantine", "reports")
+    assert writes == {
+        json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}{suffix}"})
+        for prefix in outputs
+        for suffix in ("/*", "_$folder$")
+    }
+    crawler_role = package.props("RawCrawler")["Role"]["Fn::GetAtt"][0]
+    crawler = _allowed(package, crawler_role)
+    assert not any(a in ("s3:PutObject", "s3:DeleteObject") for a, _ in crawler)
+    table_grants = {r for a, r in crawler if a == "glue:UpdateTable"}
+    assert table_grants
+    assert all("discovered_*" in r for r in table_grants if "table/" in r)
+
+
+# -- catalog -------------------------------------------------------------------------------
+
+
+def _table(package: Package, logical_id: str) -> dict[str, Any]:
+    table: dict[str, Any] = package.props(logical_id)["TableInput"]
+    return table
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "prefix", "columns", "settings_name"),
+    [
+        ("CuratedTable", "curated", CURATED_COLUMNS, "curated_table"),
+        ("RawTable", "raw", RAW_COLUMNS, "raw_table"),
+    ],
+)
+def test_tables_match_the_python_schema_and_project_dt_partitions(
+    package: Package, logical_id: str, prefix: str, columns: dict[str, str], settings_name: str
+) -> None:
+    table = _table(package, logical_id)
+    assert table["Name"] == Settings.model_fields[settings_name].default
+    described = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert list(described.items()) == list(columns.items())
+    assert table["PartitionKeys"] == [{"Name": PARTITION_COLUMN, "Type": "string"}]
+    params = table["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params[f"projection.{PARTITION_COLUMN}.type"] == "date"
+    assert params[f"projection.{PARTITION_COLUMN}.format"] == "yyyy-MM-dd"
+    assert params[f"projection.{PARTITION_COLUMN}.range"].endswith(",NOW")
+    template = _sub(params["storage.location.template"])
+    assert template == f"s3://${{DataBucket}}/{prefix}/{PARTITION_COLUMN}=${{!{PARTITION_COLUMN}}}/"
+    assert _sub(table["StorageDescriptor"]["Location"]) == f"s3://${{DataBucket}}/{prefix}/"
+
+
+def test_table_formats_are_parquet_for_curated_and_openx_json_for_raw(package: Package) -> None:
+    curated = _table(package, "CuratedTable")["StorageDescriptor"]["SerdeInfo"]
+    raw = _table(package, "RawTable")["StorageDescriptor"]["SerdeInfo"]
+    assert curated["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert raw["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+
+
+def test_partition_format_in_the_catalog_is_the_one_python_writes() -> None:
+    from nebulastream.schema import PARTITION_FORMAT
+
+    # Java's yyyy-MM-dd in the projection is Python's %Y-%m-%d in the layout.
+    assert PARTITION_FORMAT == "%Y-%m-%d"
+
+
+# -- Glue ----------------------------------------------------------------------------------
+
+
+def test_crawler_uses_a_cron_schedule_and_never_rewrites_declared_tables(package: Package) -> None:
+    crawler = package.props("RawCrawler")
+    expression = crawler["Schedule"]["ScheduleExpression"]
+    assert re.fullmatch(r"cron\((\S+ ){5}\S+\)", expression), expression
+    assert cost.monthly_runs(expression) <= 5  # each run bills >= 10 minutes
+    assert crawler["TablePrefix"] == "discovered_"
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+    assert [_sub(t["Path"]) for t in crawler["Targets"]["S3Targets"]] == ["s3://${DataBucket}/raw/"]
+
+
+def test_glue_job_is_glue_5_spark_with_bookmarks_and_its_uploaded_script(package: Package) -> None:
+    job = package.props("CurateJob")
+    assert job["GlueVersion"] == "5.0"
+    assert job["Command"]["Name"] == "glueetl"
+    assert (job["WorkerType"], job["NumberOfWorkers"]) == ("G.1X", 2)
+    assets = f"s3://${{ServerlessDeploymentBucket}}/serverless/nebula-stream/{STAGE}/glue/"
+    assets += glue_assets.content_hash(ROOT)
+    assert _sub(job["Command"]["ScriptLocation"]) == f"{assets}/curate_job.py"
+    args = job["DefaultArguments"]
+    assert _sub(args["--extra-py-files"]) == f"{assets}/{glue_assets.ZIP_NAME}"
+    assert _sub(args["--lake_uri"]) == "s3://${DataBucket}"
+    assert args["--job-bookmark-option"] == "job-bookmark-enable"
+    [trigger] = package.of_type("AWS::Glue::Trigger").values()
+    assert trigger["Type"] == "SCHEDULED"
+    assert trigger["StartOnCreation"] is True
+    assert trigger["Actions"] == [{"JobName": {"Ref": "CurateJob"}}]
+    assert cost.monthly_runs(trigger["Schedule"]) == pytest.approx(365 / 12)
+
+
+def test_glue_job_may_read_its_assets_where_the_plugin_uploads_them(package: Package) -> None:
+    job_role = package.props("CurateJob")["Role"]["Fn::GetAtt"][0]
+    reads = {r for a, r in _allowed(package, job_role) if a == "s3:GetObject"}
+    prefix = f"serverless/nebula-stream/{STAGE}/glue/{glue_assets.content_hash(ROOT)}/*"
+    assert json.dumps({"Fn::Sub": f"${{ServerlessDeploymentBucket.Arn}}/{prefix}"}) in reads
+
+
+# -- Athena --------------------------------------------------------------------------------
+
+
+def test_workgroup_enforces_encrypted_results_in_the_bucket_and_a_scan_cutoff(
+    package: Package,
+) -> None:
+    config = package.props("AthenaWorkGroup")["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert 0 < config["BytesScannedCutoffPerQuery"] <= 10 * 1024**3
+    results = config["ResultConfiguration"]
+    assert _sub(results["OutputLocation"]) == "s3://${DataBucket}/athena-results/"
+    condition, customer, managed = results["EncryptionConfiguration"]["Fn::If"]
+    assert condition == "UseCustomerKey"
+    assert customer == {"EncryptionOption": "SSE_KMS", "KmsKey": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+    assert managed == {"EncryptionOption": "SSE_S3"}
+
+
+# -- monitoring ----------------------------------------------------------------------------
+
+
+def test_alarms_cover_fetch_errors_staleness_dlq_and_api_5xx_and_notify_the_topic(
+    package: Package,
+) -> None:
+    alarms = package.of_type("AWS::CloudWatch::Alarm")
+    metrics = set()
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        if "MetricName" in props:
+            metrics.add((props["Namespace"], props["MetricName"]))
+        else:
+            metrics |= {
+                (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+                for m in props["Metrics"]
+                if "MetricStat" in m
+            }
+    assert {
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Invocations"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/ApiGateway", "5xx"),
+    } <= metrics
+    stale = package.props("RawBatchesStaleAlarm")
+    window = stale["EvaluationPeriods"] * max(
+        m["MetricStat"]["Period"] for m in stale["Metrics"] if "MetricStat" in m
+    )
+    assert window == 15 * 60
+    assert stale["TreatMissingData"] == "breaching"
+
+
+def test_failed_glue_job_runs_reach_the_alarm_topic(package: Package) -> None:
+    rule = package.props("CurateJobFailedRule")
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Glue Job State Change"]
+    assert pattern["detail"]["jobName"] == [{"Ref": "CurateJob"}]
+    assert "FAILED" in pattern["detail"]["state"]
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": "AlarmTopic"}]
+
+
+def test_outputs_name_the_api_url_bucket_workgroup_and_database(package: Package) -> None:
+    outputs = package.template["Outputs"]
+    assert {"HttpApiUrl", "DataBucketName", "AthenaWorkGroupName", "GlueDatabaseName"} <= set(
+        outputs
+    )
+
+
+# -- cost ----------------------------------------------------------------------------------
+
+
+def test_cost_at_defaults_stays_within_two_dollars_and_the_doc_shows_it(package: Package) -> None:
+    assumptions = cost.Assumptions()
+    lines = cost.estimate(package.template, assumptions)
+    # The goal: an idle stack at list price, and a lightly used one (100 API requests a day)
+    # in an account whose always-free tiers are not used up elsewhere.
+    idle = cost.estimate(package.template, replace(assumptions, api_requests_per_day=0))
+    assert sum(line.usd for line in idle) <= 2.00
+    assert sum(line.free_usd for line in lines) <= 2.00
+    table = cost.report(package.template, assumptions)
+    document = (ROOT / "docs" / "cost.md").read_text()
+    assert cost.replace_block(document, table) == document, (
+        "docs/cost.md is stale: run `python scripts/cost.py --write docs/cost.md --template "
+        f"{package.path}/cloudformation-template-update-stack.json`"
+    )
+
+
+def test_queries_pay_for_every_raw_batch_of_the_days_they_read(package: Package) -> None:
+    def s3(lookback: float) -> float:
+        assumptions = cost.Assumptions(api_raw_lookback_days=lookback)
+        [line] = [
+            x for x in cost.estimate(package.template, assumptions) if x.item == "S3 requests"
+        ]
+        return line.usd
+
+    requests = cost.Assumptions().api_requests_per_day * cost.DAYS_PER_MONTH
+    one_day_of_batches = 288 * requests * cost.PRICE["s3_get"]
+    assert s3(2) - s3(1) == pytest.approx(one_day_of_batches)
+
+
+def test_an_hourly_crawler_alone_would_cost_over_fifty_dollars(package: Package) -> None:
+    template = json.loads(json.dumps(package.template))
+    template["Resources"]["RawCrawler"]["Properties"]["Schedule"] = {
+        "ScheduleExpression": "cron(0 * * * ? *)"
+    }
+    [crawler] = [
+        line for line in cost.estimate(template, cost.Assumptions()) if "crawler" in line.item
+    ]
+    assert crawler.usd > 50
+
+
+def test_the_customer_key_option_adds_its_monthly_key_fee(package: Package) -> None:
+    def total(mode: str) -> float:
+        template = json.loads(json.dumps(package.template))
+        template["Parameters"]["KmsKeyMode"]["Default"] = mode
+        return sum(line.usd for line in cost.estimate(template, cost.Assumptions()))
+
+    assert total("customer") - total("aws-managed") == pytest.approx(cost.PRICE["kms_key_month"])
