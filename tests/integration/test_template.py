@@ -177,6 +177,9 @@ def test_lambda_zip_holds_the_code_and_linux_wheels_but_no_junk(package: Package
     tops = {name.split("/")[0] for name in names}
     assert {"handlers", "nebulastream", "fastapi", "mangum", "pydantic_core", "pyathena"} <= tops
     assert "handlers/fetch.py" in names
+    assert "handlers/api.py" in names
+    # The dashboard ships with the API, its chart library included (built by `make install`).
+    assert {"api/static/index.html", "api/static/vendor/uPlot.iife.min.js"} <= set(names)
     # boto3 and friends come with the Lambda runtime; dev folders never ship.
     forbidden = {"boto3", "botocore", "s3transfer", "tests", "node_modules", "docs", "data"}
     forbidden |= {"benchmarks", "glue", "scripts", ".venv", ".serverless", "test-artifacts"}
