@@ -45,3 +45,11 @@ def test_unknown_engine_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEBULA_ENGINE", "sqlite")
     with pytest.raises(ValidationError, match="duckdb"):
         Settings()
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`NEBULA_{name.upper()}`" not in doc]
+    assert missing == []
