@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from nebulastream.models import RAW_COLUMNS
 from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN, PARTITION_FORMAT
 
 # What the runners feed in as `raw_lines`: the raw line's fields (models.RAW_COLUMNS less the
@@ -31,15 +32,7 @@ from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN, PA
 # line that did not parse as a JSON object.
 RAW_INPUT_COLUMNS: dict[str, str] = {
     "raw_key": "string",
-    "coin": "string",
-    "source": "string",
-    "price_usd": "double",
-    "market_cap_usd": "double",
-    "volume_24h_usd": "double",
-    "change_24h_pct": "double",
-    "observed_at": "string",
-    "fetched_at": "string",
-    "slot": "string",
+    **{name: kind for name, kind in RAW_COLUMNS.items() if name != "source_payload"},
     "corrupt_record": "string",
 }
 RAW_FIELDS = [c for c in RAW_INPUT_COLUMNS if c not in ("raw_key", "corrupt_record")]
