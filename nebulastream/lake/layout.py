@@ -5,7 +5,7 @@
                                                                  one backfill window
     curated/dt=2026-11-28/prices.parquet                             one file per curated day
     quarantine/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl     rejected rows of that batch
-    reports/curation-20261128T041002.123456Z-duckdb.json             one report per curation run
+    reports/curation-20261128T041002.123Z-duckdb.json                one report per curation run
     reports/_state/manifest.json                                     raw batches already curated
 
 Keys are deterministic: the same slot (or backfill window) always maps to the same key,
@@ -66,5 +66,8 @@ def quarantine_key(raw_key: str) -> str:
 
 def report_key(started: datetime, runner: str) -> str:
     """One data-quality report per curation run, named by its start and its runner."""
-    stamp = started.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    # Milliseconds, like every instant NebulaStream writes (timeutil.iso_z), so the key is the
+    # same whether it is derived from the run's clock or from the report's `started_at`.
+    started = started.astimezone(UTC)
+    stamp = f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z"
     return f"{REPORTS}curation-{stamp}-{runner}.json"

@@ -265,7 +265,8 @@ def test_nebula_transform_prints_the_summary_and_where_the_report_is(
     assert "rows read 47, accepted 42, quarantined 5" in result.output
     assert "duplicates dropped 1, rows written 41" in result.output
     assert "gaps BTC:" in result.output
-    assert "reports/curation-" in result.output
+    [printed] = [line for line in result.output.splitlines() if line.startswith("report: ")]
+    assert Path(printed.removeprefix("report: ")).is_file()
     again = CliRunner().invoke(app, ["transform", "--full"])
     assert again.exit_code == 0, again.output
     assert "full curation (duckdb) of 12 raw batches" in again.output
