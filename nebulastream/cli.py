@@ -25,7 +25,14 @@ from nebulastream.lake.storage import LakeError
 from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import Settings
 from nebulastream.sources.base import SourceError
-from nebulastream.timeutil import TimeFormatError, floor_to, iso_z, parse_time, utcnow
+from nebulastream.timeutil import (
+    EARLIEST_DAY,
+    TimeFormatError,
+    floor_to,
+    iso_z,
+    parse_time,
+    utcnow,
+)
 
 app = typer.Typer(
     help="NebulaStream: collect, curate and serve crypto price history.",
@@ -140,6 +147,19 @@ def backfill_command(
         fail(str(error), code=2)
     if lo >= hi:
         fail(f"--start ({iso_z(lo)}) must be before --end ({iso_z(hi)}).", code=2)
+    if lo.date() < EARLIEST_DAY:
+        fail(
+            f"--start ({iso_z(lo)}) is before {EARLIEST_DAY}: no crypto price is older than "
+            "Bitcoin's genesis block.",
+            code=2,
+        )
+    # Whole UTC days keep window keys stable; days after today have no prices yet.
+    end_of_today = floor_to(utcnow(), 86400) + timedelta(days=1)
+    if lo >= end_of_today:
+        fail(f"--start ({iso_z(lo)}) is in the future: there is nothing to load yet.", code=2)
+    if hi > end_of_today:
+        hi = end_of_today
+        console.print(f"--end is after today: loading up to {iso_z(hi)}.")
     symbols = parse_symbols(coins) if coins else settings.coins
     try:
         source = make_coingecko(settings, symbols, deadline=120.0)

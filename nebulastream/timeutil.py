@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+# No crypto price predates Bitcoin's genesis block: the lower bound of "all history".
+EARLIEST_DAY = date(2009, 1, 3)
 
 
 class TimeFormatError(ValueError):
     """A time given by a user that is neither RFC 3339 nor Unix seconds."""
+
+
+class TimeRangeError(TimeFormatError):
+    """A well-formed time whose UTC instant falls outside the calendar (years 1 to 9999)."""
 
 
 def parse_time(value: str | int | float | datetime) -> datetime:
@@ -20,9 +27,11 @@ def parse_time(value: str | int | float | datetime) -> datetime:
         return _from_epoch(float(value), str(value))
     text = value.strip()
     try:
-        return _from_epoch(float(text), text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _from_epoch(seconds, text)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -31,17 +40,21 @@ def parse_time(value: str | int | float | datetime) -> datetime:
             "or Unix seconds such as 1793491200."
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 text whose UTC instant is before year 1.
+        raise TimeRangeError(f"{value!r} is out of range: UTC years 1 to 9999 only.") from None
 
 
 def _from_epoch(seconds: float, text: str) -> datetime:
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        raise ValueError(text)
+        raise TimeFormatError(f"{text!r} is not a time: Unix seconds must be a finite number.")
     try:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise TimeFormatError(f"{text!r} is out of range for a Unix time in seconds.") from None
+        raise TimeRangeError(f"{text!r} is out of range for a Unix time in seconds.") from None
 
 
 def floor_to(moment: datetime, seconds: int) -> datetime:

@@ -12,10 +12,15 @@ from typing import Any
 from nebulastream.coins import parse_symbols
 from nebulastream.query import sql
 from nebulastream.query.base import Query, QueryEngine
-from nebulastream.timeutil import TimeFormatError, floor_to, iso_z, parse_time
+from nebulastream.timeutil import (
+    EARLIEST_DAY,
+    TimeFormatError,
+    TimeRangeError,
+    floor_to,
+    iso_z,
+    parse_time,
+)
 
-# No crypto price predates Bitcoin's genesis block: the lower bound of "all history".
-EARLIEST_DAY = date(2009, 1, 3)
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
 ONE_DAY = timedelta(days=1)
@@ -140,8 +145,15 @@ def _ceil_ms(moment: datetime) -> datetime:
 def parse_bound(name: str, value: str | None) -> datetime | None:
     if value is None or not value.strip():
         return None
+    out_of_range = QueryInputError(
+        name,
+        f"{name}={_shorten(value)!r} is out of range: use a time between 2009-01-03 and "
+        "9998-12-31.",
+    )
     try:
         moment = parse_time(value)
+    except TimeRangeError:
+        raise out_of_range from None
     except (TimeFormatError, ValueError):
         raise QueryInputError(
             name,
@@ -149,9 +161,7 @@ def parse_bound(name: str, value: str | None) -> datetime | None:
             "2026-11-01T00:00:00Z or Unix seconds such as 1793491200.",
         ) from None
     if not EARLIEST_DAY <= moment.date() <= date(9998, 12, 31):
-        raise QueryInputError(
-            name, f"{name}={_shorten(value)!r} is out of range: use a time after 2009-01-03."
-        )
+        raise out_of_range
     return _ceil_ms(moment)
 
 

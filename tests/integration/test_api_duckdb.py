@@ -323,6 +323,11 @@ def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
         ("/prices/history", {"coin": "BTC", "end": "2026-13-01T00:00:00Z"}, "RFC 3339"),
         ("/prices/history", {"coin": "BTC", "start": "1e30"}, "start="),
         ("/prices/history", {"coin": "BTC", "start": "nan"}, "start="),
+        ("/prices/history", {"coin": "BTC", "start": "0001-01-01T00:00:00+01:00"}, "out of range"),
+        ("/prices/history", {"coin": "BTC", "end": "9999-12-31T23:59:59-01:00"}, "out of range"),
+        ("/prices/history", {"coin": "BTC", "end": "0001-01-01T00:00:00Z"}, "end='0001"),
+        ("/prices/history", {"coin": "BTC", "end": "-99999999999"}, "out of range"),
+        ("/prices/history", {"coin": "BTC", "start": "9999-12-31T23:59:59Z"}, "out of range"),
         (
             "/prices/history",
             {"coin": "BTC", "start": "2026-11-28T00:00:00Z", "end": "2026-11-28T00:00:00Z"},

@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import fixture_text
 from tests.integration.fake_coingecko import Answer, Script, serve
@@ -132,6 +135,52 @@ def test_backfill_rejects_a_reversed_range(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "must be before" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        ("2008-12-31T00:00:00Z", "older than Bitcoin's genesis block"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+        ("9000-01-01T00:00:00Z", "is in the future"),
+    ],
+)
+def test_backfill_rejects_a_start_with_no_prices_to_load(
+    tmp_path: Path, start: str, says: str
+) -> None:
+    result = nebula(
+        "backfill",
+        "--start",
+        start,
+        "--end",
+        "9999-01-01T00:00:00Z",
+        base_url="http://127.0.0.1:9",
+        lake=tmp_path,
+    )
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_backfill_to_a_far_end_stops_at_the_end_of_today(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    script = Script([Answer(200, fixture_text("coingecko/market_chart_range_bitcoin.json"))])
+    with serve(script) as url:
+        result = nebula(
+            "backfill",
+            "--start",
+            f"{yesterday}T00:00:00Z",
+            "--end",
+            "9999-01-01T00:00:00Z",
+            "--coins",
+            "BTC",
+            base_url=url,
+            lake=tmp_path,
+        )
+    assert result.returncode == 0, result.stderr
+    assert f"loading up to {today + timedelta(days=1)}T00:00:00.000Z" in result.stdout
+    assert len(script.paths) == 2  # yesterday and today, not 2.9 million future days
 
 
 def test_an_unwritable_lake_is_a_one_line_error(tmp_path: Path) -> None:

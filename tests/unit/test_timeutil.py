@@ -27,6 +27,12 @@ def test_malformed_times_say_which_formats_work(text: str) -> None:
         parse_time(text)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_offsets_that_leave_the_calendar_are_out_of_range_not_a_crash(text: str) -> None:
+    with pytest.raises(TimeFormatError, match="out of range"):
+        parse_time(text)
+
+
 def test_slots_floor_to_the_interval_since_the_epoch() -> None:
     assert floor_to(datetime(2026, 11, 28, 4, 9, 59, 999, tzinfo=UTC), 300) == datetime(
         2026, 11, 28, 4, 5, tzinfo=UTC
