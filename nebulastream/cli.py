@@ -238,7 +238,9 @@ def next_slot(now: datetime, interval: int) -> datetime:
 
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
-PortOption = Annotated[int, typer.Option(help="TCP port of the HTTP API.")]
+PortOption = Annotated[
+    int, typer.Option(min=0, max=65535, help="TCP port of the HTTP API (0: any free port).")
+]
 
 
 def _api_server(settings: Settings, host: str, port: int) -> ApiServer:
@@ -250,6 +252,10 @@ def _api_server(settings: Settings, host: str, port: int) -> ApiServer:
     except ValueError as error:
         fail(str(error), code=2)
     return ApiServer(api_app, host, port)
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def _announce(url: str) -> None:
@@ -265,8 +271,20 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Serve the HTTP API (/prices/latest, /prices/history, /coins, /health, /docs)."""
     settings = load_settings()
     server = _api_server(settings, host, port)
-    _announce(f"http://{host}:{port}")
-    server.server.run()
+    try:
+        server.start()
+    except ServerError as error:
+        fail(str(error), code=2)
+    _announce(server.url)
+    console.print("Ctrl-C stops.")
+    try:
+        while server.thread is not None and server.thread.is_alive():
+            server.thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        server.stop()
+    console.print("stopped.")
 
 
 @dataclass
@@ -292,7 +310,15 @@ def run_jobs(jobs: list[PeriodicJob], stop: threading.Event) -> None:
     """Run each job when due until `stop` is set; a job's failure never stops the others."""
     while not stop.is_set():
         for job in jobs:
-            job.run_if_due(utcnow())
+            try:
+                job.run_if_due(utcnow())
+            except Exception as error:  # noqa: BLE001 - the loop outlives any one run
+                err.print(
+                    f"[bold red]{job.name} failed unexpectedly:[/] {type(error).__name__}: "
+                    f"{error}; trying again at the next slot.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         due = min(job.due for job in jobs if job.due is not None)
         console.print(f"next: {', '.join(j.name for j in jobs if j.due == due)} at {iso_z(due)}")
         stop.wait(max(0.0, (due - utcnow()).total_seconds()))
@@ -332,8 +358,8 @@ def run(
             fail(str(error), code=2)
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
-        f"{settings.fetch_interval_seconds // 60} min into {make_lake(settings).uri}, curating "
-        f"every {settings.transform_interval_seconds // 60} min. Ctrl-C stops."
+        f"{_duration(settings.fetch_interval_seconds)} into {make_lake(settings).uri}, curating "
+        f"every {_duration(settings.transform_interval_seconds)}. Ctrl-C stops."
     )
     if server is not None:
         _announce(server.url)

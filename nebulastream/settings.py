@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     def _upper_symbols(cls, value: dict[str, str]) -> dict[str, str]:
         return {k.strip().upper(): v.strip() for k, v in value.items()}
 
+    @field_validator("fetch_interval_seconds", mode="after")
+    @classmethod
+    def _slots_tile_a_day(cls, value: int) -> int:
+        # Curation groups slots into UTC days, so a day must hold a whole number of slots.
+        if 86400 % value:
+            raise ValueError(
+                f"{value} s does not divide a day into whole slots: use a divisor of 86400 "
+                "such as 60, 120, 300, 600, 900, 1200, 1800 or 3600."
+            )
+        return value
+
     @field_validator("coingecko_base_url", mode="after")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -108,3 +114,71 @@ def test_a_periodic_job_runs_at_once_then_on_its_slot_grid_even_after_failing() 
     with pytest.raises(RuntimeError):
         job.run_if_due(utc("2026-11-28T04:10:00.5Z"))
     assert slots[-1] == utc("2026-11-28T04:10:00Z")
+
+
+def test_the_run_loop_outlives_a_job_that_fails_unexpectedly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stop = threading.Event()
+    ran: list[str] = []
+
+    def broken(slot: datetime) -> None:
+        ran.append("broken")
+        raise ZeroDivisionError("a bug, not an upstream fault")
+
+    def healthy(slot: datetime) -> None:
+        ran.append("healthy")
+        stop.set()
+
+    cli.run_jobs(
+        [cli.PeriodicJob("fetch", 300, broken), cli.PeriodicJob("transform", 3600, healthy)], stop
+    )
+    assert ran == ["broken", "healthy"]
+    assert "fetch failed unexpectedly: ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_nebula_serve_on_any_free_port_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {**os.environ, "NEBULA_LAKE_URI": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "nebula"), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the API listens (or the process dies)
+        found = re.search(r"API on (http://127\.0\.0\.1:(\d+))", line)
+        assert found, line + process.stderr.read() if process.stderr else line
+        assert found.group(2) != "0"  # the port actually bound, not the one asked for
+        assert httpx.get(f"{found.group(1)}/health", timeout=10).status_code in (200, 503)
+        process.send_signal(signal.SIGINT)
+        out, errors = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, errors
+    assert "stopped." in out
+    assert "Traceback" not in errors
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "99999"])
+def test_a_port_outside_tcp_range_is_refused_at_once(port: str) -> None:
+    result = CliRunner().invoke(cli.app, ["serve", "--port", port])
+    assert result.exit_code == 2
+    assert "--port" in result.output
+
+
+def test_serve_on_a_busy_port_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path))
+    blocker = ApiServer(create_app(), "127.0.0.1", 0)
+    blocker.start()
+    try:
+        port = blocker.url.rsplit(":", 1)[1]
+        result = CliRunner().invoke(cli.app, ["serve", "--port", port])
+    finally:
+        blocker.stop()
+    assert result.exit_code == 2
+    assert "pass --port" in result.output

@@ -447,6 +447,8 @@ def test_table_formats_are_parquet_for_curated_and_openx_json_for_raw(package: P
     raw = _table(package, "RawTable")["StorageDescriptor"]["SerdeInfo"]
     assert curated["SerializationLibrary"].endswith("ParquetHiveSerDe")
     assert raw["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    # One malformed line must not fail every API query that reads recent raw.
+    assert raw["Parameters"]["ignore.malformed.json"] == "true"
 
 
 def test_partition_format_in_the_catalog_is_the_one_python_writes() -> None:

@@ -53,3 +53,17 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`NEBULA_{name.upper()}`" not in doc]
     assert missing == []
+
+
+@pytest.mark.parametrize("seconds", ["420", "3599"])
+def test_a_fetch_interval_that_does_not_tile_a_day_is_refused(
+    monkeypatch: pytest.MonkeyPatch, seconds: str
+) -> None:
+    monkeypatch.setenv("NEBULA_FETCH_INTERVAL_SECONDS", seconds)
+    with pytest.raises(ValidationError, match="divisor of 86400"):
+        Settings()
+
+
+def test_a_fetch_interval_that_tiles_a_day_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_FETCH_INTERVAL_SECONDS", "900")
+    assert Settings().fetch_interval_seconds == 900
