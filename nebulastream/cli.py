@@ -312,7 +312,7 @@ def run_jobs(jobs: list[PeriodicJob], stop: threading.Event) -> None:
         for job in jobs:
             try:
                 job.run_if_due(utcnow())
-            except Exception as error:  # noqa: BLE001 - the loop outlives any one run
+            except Exception as error:  # the loop outlives any one run
                 err.print(
                     f"[bold red]{job.name} failed unexpectedly:[/] {type(error).__name__}: "
                     f"{error}; trying again at the next slot.",
