@@ -84,13 +84,16 @@ def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
     assert not servers[0].thread.is_alive()
 
 
-def test_a_busy_port_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_busy_port_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
     monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path))
     blocker = ApiServer(create_app(), "127.0.0.1", 0)
     blocker.start()
     try:
         port = blocker.url.rsplit(":", 1)[1]
-        result = CliRunner().invoke(cli.app, ["run", "--port", port])
+        result = CliRunner().invoke(cli.app, [command, "--port", port])
     finally:
         blocker.stop()
     assert result.exit_code == 2
@@ -167,18 +170,3 @@ def test_a_port_outside_tcp_range_is_refused_at_once(port: str) -> None:
     result = CliRunner().invoke(cli.app, ["serve", "--port", port])
     assert result.exit_code == 2
     assert "--port" in result.output
-
-
-def test_serve_on_a_busy_port_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NEBULA_LAKE_URI", str(tmp_path))
-    blocker = ApiServer(create_app(), "127.0.0.1", 0)
-    blocker.start()
-    try:
-        port = blocker.url.rsplit(":", 1)[1]
-        result = CliRunner().invoke(cli.app, ["serve", "--port", port])
-    finally:
-        blocker.stop()
-    assert result.exit_code == 2
-    assert "pass --port" in result.output
