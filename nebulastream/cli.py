@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console, JustifyMethod
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -47,7 +48,7 @@ log = logging.getLogger("nebulastream.cli")
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, no traceback, non-zero exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -103,11 +104,13 @@ def _print_fetch(result: FetchResult) -> None:
         if not (problems := o.problems()):
             continue
         console.print(
-            f"[yellow]warning:[/] {o.coin}: {', '.join(problems)} "
+            f"[yellow]warning:[/] {escape(o.coin)}: {escape(', '.join(problems))} "
             "(stored raw; curation will quarantine it)"
         )
     if result.missing:
-        console.print(f"[yellow]warning:[/] the source left out {', '.join(result.missing)}")
+        console.print(
+            f"[yellow]warning:[/] the source left out {escape(', '.join(result.missing))}"
+        )
 
 
 def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult:
@@ -200,7 +203,8 @@ def backfill_command(
             )
     console.print(
         f"stored {result.points} points in {len(result.stored)} batches; "
-        f"{len(result.skipped)} windows were already stored (lake: {lake.uri})"
+        f"{len(result.skipped)} windows were already stored (lake: {lake.uri})",
+        markup=False,
     )
 
 
@@ -225,9 +229,10 @@ def _transform_once(settings: Settings, *, full: bool = False) -> None:
         raise LakeError(f"{lake.uri}: this lake cannot tell which raw batches changed.")
     now = utcnow()
     report = run_transform(lake, config=make_curation_config(settings), now=now, full=full)
-    console.print(report.summary(), highlight=False, soft_wrap=True)
+    console.print(report.summary(), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )
@@ -262,6 +267,7 @@ def _announce(url: str) -> None:
     console.print(
         f"API on {url}  (dashboard: {url}/dashboard, docs: {url}/docs, "
         f"latest: {url}/prices/latest)",
+        markup=False,
         soft_wrap=True,
     )
 
@@ -314,8 +320,8 @@ def run_jobs(jobs: list[PeriodicJob], stop: threading.Event) -> None:
                 job.run_if_due(utcnow())
             except Exception as error:  # the loop outlives any one run
                 err.print(
-                    f"[bold red]{job.name} failed unexpectedly:[/] {type(error).__name__}: "
-                    f"{error}; trying again at the next slot.",
+                    f"[bold red]{escape(job.name)} failed unexpectedly:[/] "
+                    f"{escape(f'{type(error).__name__}: {error}')}; trying again at the next slot.",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -337,13 +343,19 @@ def run(
         try:
             _print_fetch(_fetch_once(settings, slot))
         except (SourceError, LakeError) as error:
-            err.print(f"[bold red]fetch failed:[/] {error}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]fetch failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+            )
 
     def transform_job(slot: datetime) -> None:
         try:
             _transform_once(settings)
         except LakeError as error:
-            err.print(f"[bold red]transform failed:[/] {error}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]transform failed:[/] {escape(str(error))}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     # In list order: a slot's fetch lands before the curation run of the same slot.
     jobs = [
@@ -359,7 +371,8 @@ def run(
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
         f"{_duration(settings.fetch_interval_seconds)} into {make_lake(settings).uri}, curating "
-        f"every {_duration(settings.transform_interval_seconds)}. Ctrl-C stops."
+        f"every {_duration(settings.transform_interval_seconds)}. Ctrl-C stops.",
+        markup=False,
     )
     if server is not None:
         _announce(server.url)

@@ -191,3 +191,15 @@ def test_an_unwritable_lake_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "NEBULA_LAKE_URI" in result.stderr
+
+
+@pytest.mark.parametrize("uri", ["file:///tmp/lake", "s3://"])
+def test_a_lake_uri_that_names_no_lake_is_a_one_line_error_quoting_the_fix(
+    tmp_path: Path, uri: str
+) -> None:
+    # The fix quotes `s3://bucket[/prefix]`: brackets that must print, not parse as markup.
+    result = nebula("fetch", base_url="http://127.0.0.1:9", lake=tmp_path, NEBULA_LAKE_URI=uri)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "s3://bucket[/prefix]" in result.stderr
+    assert not raw_files(tmp_path)
