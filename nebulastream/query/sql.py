@@ -56,7 +56,9 @@ def _in_list(count: int) -> str:
 def _raw_time(column: str) -> str:
     # Raw lines hold '2026-11-28T04:03:12.000Z' (timeutil.iso_z); Trino casts only the
     # 'YYYY-MM-DD HH:MM:SS.fff' form to TIMESTAMP, and DuckDB casts it to the same value.
-    return f"CAST(replace(replace({column}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+    # TRY_CAST (both engines): an unreadable time is NULL, which RAW_ACCEPTED leaves out, so
+    # one bad raw line cannot fail every query until curation quarantines it.
+    return f"TRY_CAST(replace(replace({column}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
 
 
 # Raw rows that curation's reject rules (nebulastream/curation/definition.py) would quarantine

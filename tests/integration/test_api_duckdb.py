@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -383,3 +384,21 @@ def test_root_points_to_the_docs(client: TestClient) -> None:
     assert response.status_code == 307
     assert response.headers["location"] == "/docs"
     assert "swagger-ui" in client.get("/docs").text
+
+
+@pytest.mark.parametrize("column", ["observed_at", "fetched_at", "slot"])
+def test_a_raw_line_with_an_unreadable_time_is_left_out_not_a_503(
+    tmp_path: Path, column: str
+) -> None:
+    root = build_lake(tmp_path)
+    [batch] = (root / "raw").rglob("*.jsonl")
+    lines = batch.read_text().splitlines()
+    bad = json.loads(lines[0]) | {"coin": "SOL", "price_usd": 1.0, column: "28/11/2026 04:03"}
+    batch.with_name("zz-" + batch.name).write_text(json.dumps(bad) + "\n")
+    engine = DuckDBEngine(root, recheck_seconds=0)
+    with client_for(engine, settings_for(root)) as client:
+        response = client.get("/prices/latest")
+    engine.close()
+    assert response.status_code == 200, response.text
+    prices = {p["coin"]: p["price_usd"] for p in response.json()["prices"]}
+    assert prices == {"BTC": 67187.3, "ETH": 3105.5, "SOL": 200.0}
