@@ -100,7 +100,7 @@ def parse_line(key: str, line: bytes) -> dict[str, Any]:
     becomes a row with only raw_key and corrupt_record (the rule `well_formed` rejects it)."""
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         value = None
     row: dict[str, Any] = {"raw_key": key, "corrupt_record": None}
     if isinstance(value, dict):
@@ -108,8 +108,8 @@ def parse_line(key: str, line: bytes) -> dict[str, Any]:
             item = value.get(field.name)
             if item is None:
                 row[field.name] = None
-            elif field.type == pa.float64() and _is_number(item):
-                row[field.name] = float(item)
+            elif field.type == pa.float64() and (number := _as_float(item)) is not None:
+                row[field.name] = number
             elif field.type == pa.string() and isinstance(item, str):
                 row[field.name] = item
             else:
@@ -119,5 +119,11 @@ def parse_line(key: str, line: bytes) -> dict[str, Any]:
     return {"raw_key": key, "corrupt_record": line.decode("utf-8", errors="replace")}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _as_float(value: Any) -> float | None:
+    """A JSON number as a float; None for other types and for integers beyond a double."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # e.g. 1 followed by 400 zeros: valid JSON, no double holds it
+        return None

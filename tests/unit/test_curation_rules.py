@@ -74,6 +74,18 @@ def test_a_field_of_the_wrong_type_makes_the_line_not_well_formed() -> None:
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        b'{"coin":"BTC","price_usd":1' + b"0" * 400 + b"}",  # valid JSON, beyond a double
+        b"[" * 100_000 + b"]" * 100_000,  # valid JSON, deeper than Python's stack
+    ],
+    ids=["huge-integer", "deep-nesting"],
+)
+def test_json_python_cannot_hold_is_quarantined_not_a_crash(line: bytes) -> None:
+    assert parse_line("k", line)["corrupt_record"] is not None
+
+
+@pytest.mark.parametrize(
     "missing", ["coin", "source", "price_usd", "observed_at", "fetched_at", "slot"]
 )
 def test_each_required_field_missing_is_rejected(missing: str) -> None:
