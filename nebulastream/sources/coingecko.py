@@ -140,7 +140,12 @@ class CoinGecko:
                 with attempt_state:
                     attempt = attempt_state.retry_state.attempt_number
                     return self._attempt(path, params), attempt
-        except (RetryableError, httpx.TimeoutException, httpx.TransportError) as error:
+        except (
+            RetryableError,
+            httpx.TimeoutException,
+            httpx.TransportError,
+            httpx.DecodingError,
+        ) as error:
             raise SourceError(
                 self._explain(path, error, attempt, time.monotonic() - started)
             ) from error
@@ -179,7 +184,12 @@ class CoinGecko:
 
 
 def _transport_reason(error: BaseException) -> str:
-    kind = "timed out" if isinstance(error, httpx.TimeoutException) else "connection failed"
+    if isinstance(error, httpx.TimeoutException):
+        kind = "timed out"
+    elif isinstance(error, httpx.DecodingError):
+        kind = "a body that could not be decoded"
+    else:
+        kind = "connection failed"
     return f"{kind} ({type(error).__name__}: {error})"
 
 
@@ -198,13 +208,30 @@ def decode_json(response: httpx.Response) -> Any:
             f"HTTP {response.status_code} with a body that is not valid JSON "
             f"(truncated? {error.msg} at byte {error.pos} of {len(text)})"
         ) from None
+    except RecursionError:
+        raise RetryableError(
+            f"HTTP {response.status_code} with JSON nested too deeply to read"
+        ) from None
 
 
 def _number(value: Any) -> float | None:
     """A JSON number as float; null, strings, booleans become None (the payload keeps them)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a double; the payload keeps it
+        return None
+
+
+def _utc_from_epoch(seconds: float | None) -> datetime | None:
+    """An epoch time as UTC, or None when it is absent, not positive or past year 9999."""
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _payload(value: Any) -> str:
@@ -216,12 +243,7 @@ def parse_spot_entry(
 ) -> Observation:
     """One coin's /simple/price entry as an Observation, whatever its shape."""
     fields = entry if isinstance(entry, dict) else {}
-    updated = _number(fields.get("last_updated_at"))
-    observed_at = (
-        datetime.fromtimestamp(updated, tz=UTC)
-        if updated is not None and math.isfinite(updated) and updated > 0
-        else None
-    )
+    observed_at = _utc_from_epoch(_number(fields.get("last_updated_at")))
     return Observation(
         coin=symbol,
         source=SOURCE,
@@ -240,8 +262,13 @@ def _points(series: Any) -> dict[int, Any]:
     points: dict[int, Any] = {}
     if isinstance(series, list):
         for point in series:
-            if isinstance(point, list) and len(point) == 2 and isinstance(point[0], int | float):
-                points[int(point[0])] = point[1]
+            if (
+                isinstance(point, list)
+                and len(point) == 2
+                and (ms := _number(point[0])) is not None
+                and math.isfinite(ms)
+            ):
+                points[int(ms)] = point[1]
     return points
 
 

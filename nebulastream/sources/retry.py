@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,12 @@ from tenacity import (
     stop_before_delay,
     wait_exponential_jitter,
 )
+
+from nebulastream.timeutil import iso_z
+
+# A Retry-After beyond this is read as this: the wait is then past any deadline anyway, and
+# the hint stays a date (an infinite or 10**30-second wait has none).
+MAX_RETRY_AFTER = 86_400.0
 
 
 class RetryableError(Exception):
@@ -33,16 +40,18 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def classify(response: httpx.Response, now: float) -> RetryableError | None:
@@ -80,7 +89,7 @@ def retrying(
     """A tenacity policy bounded by attempts and by a deadline it will not sleep past."""
     return Retrying(
         retry=retry_if_exception_type(
-            (RetryableError, httpx.TimeoutException, httpx.TransportError)
+            (RetryableError, httpx.TimeoutException, httpx.TransportError, httpx.DecodingError)
         ),
         wait=_WaitRetryAfterOrBackoff(initial_wait, max_wait),
         stop=stop_after_attempt(attempts) | stop_before_delay(deadline),
@@ -93,5 +102,5 @@ def next_try_hint(error: BaseException, now: float) -> str:
     """'next try at 03:25Z' when the server said when it would accept us again."""
     if isinstance(error, RetryableError) and error.retry_after:
         when = datetime.fromtimestamp(now + error.retry_after, tz=UTC)
-        return f"; the server asks to wait {error.retry_after:.0f} s (until {when:%H:%M:%S}Z)"
+        return f"; the server asks to wait {error.retry_after:.0f} s (until {iso_z(when)})"
     return ""

@@ -257,3 +257,76 @@ def test_history_without_a_prices_list_is_a_clear_error() -> None:
     source, _ = make_source(handler)
     with pytest.raises(SourceError, match="no 'prices' list"):
         source.history("BTC", SLOT, NOW, fetched_at=NOW)
+
+
+class _NotGzip(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"this is not gzip"
+
+
+def test_a_body_that_does_not_decode_is_retried_then_fails_with_one_line() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return httpx.Response(200, headers=headers, stream=_NotGzip())
+
+    source, sleeps = make_source(handler)
+    with pytest.raises(SourceError) as caught:
+        source.spot(fetched_at=NOW, slot=SLOT)
+    assert len(seen) == 5 and len(sleeps) == 4
+    assert "could not be decoded" in str(caught.value)
+
+
+def test_json_nested_deeper_than_python_reads_is_retried_then_fails_with_one_line() -> None:
+    handler, seen = scripted(*[ok("[" * 100_000 + "]" * 100_000)] * 5)
+    source, _ = make_source(handler)
+    with pytest.raises(SourceError, match="nested too deeply"):
+        source.spot(fetched_at=NOW, slot=SLOT)
+    assert len(seen) == 5
+
+
+@pytest.mark.parametrize("header", ["inf", "nan", "1e30", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_an_absurd_retry_after_gives_up_at_once_with_a_readable_hint(header: str) -> None:
+    handler, _ = scripted(*[httpx.Response(429, headers={"Retry-After": header})] * 5)
+    source, sleeps = make_source(handler)
+    with pytest.raises(SourceError) as caught:
+        source.spot(fetched_at=NOW, slot=SLOT)
+    message = str(caught.value)
+    assert "429" in message and "\n" not in message
+    if header == "nan":  # no usable wait: plain backoff, so every attempt is made
+        assert len(sleeps) == 4
+    else:  # read as a day at most: past the deadline, so no sleep at all
+        assert sleeps == []
+        assert "wait 86400 s" in message
+
+
+def test_values_outside_what_python_holds_become_null_not_a_crash() -> None:
+    body = (
+        '{"bitcoin": {"usd": 1' + "0" * 400 + ', "last_updated_at": 1e20},'
+        ' "ethereum": {"usd": 3000.5, "last_updated_at": NaN},'
+        ' "solana": {"usd": 200.5, "last_updated_at": 99999999999999999999}}'
+    )
+    handler, _ = scripted(ok(body))
+    source, _ = make_source(handler)
+    btc, eth, sol = source.spot(fetched_at=NOW, slot=SLOT).observations
+    assert btc.price_usd is None and btc.observed_at is None
+    assert json.loads(btc.to_json_line())["source_payload"].startswith('{"usd":1000')
+    assert (eth.price_usd, eth.observed_at) == (3000.5, None)
+    assert (sol.price_usd, sol.observed_at) == (200.5, None)
+
+
+def test_history_points_with_unreadable_timestamps_are_skipped() -> None:
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    inside = int(start.timestamp() * 1000) + 60_000
+    body = (
+        f'{{"prices": [[NaN, 1.0], [Infinity, 2.0], [1{"0" * 400}, 3.0], [{inside}, 4.0]],'
+        ' "market_caps": [], "total_volumes": []}'
+    )
+    handler, _ = scripted(ok(body))
+    source, _ = make_source(handler)
+    points = source.history("BTC", start, datetime(2026, 11, 28, tzinfo=UTC), fetched_at=NOW)
+    assert [(o.observed_at, o.price_usd) for o in points] == [
+        (datetime.fromtimestamp(inside / 1000, UTC), 4.0)
+    ]
