@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -19,7 +20,7 @@ class Settings(BaseSettings):
     lake_uri: str = Field("./.nebula", description="A local folder or s3://bucket[/prefix].")
     engine: Literal["duckdb", "athena"] = "duckdb"
     coins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
-    coin_ids: dict[str, str] = Field(
+    coin_ids: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description='Extra or overriding symbol -> CoinGecko id, JSON: {"PEPE": "pepe"}.',
     )
@@ -53,6 +54,35 @@ class Settings(BaseSettings):
             return parse_symbols(value)
         return value
 
+    @field_validator("coin_ids", mode="before")
+    @classmethod
+    def _parse_coin_ids(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise ValueError(
+                f'is not JSON ({error}); write it as {{"PEPE": "pepe", "ADA": "cardano"}}.'
+            ) from None
+
+    @field_validator("coingecko_api_key", mode="after")
+    @classmethod
+    def _key_is_one_token(cls, value: str | None) -> str | None:
+        # The key travels in an HTTP header: a stray newline or non-ASCII character (a paste
+        # from a web page) would fail every request with a confusing transport error.
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+            raise ValueError(
+                "holds spaces, control or non-ASCII characters; paste the key alone "
+                "(the value itself is not shown here)."
+            )
+        return value
+
     @field_validator("coin_ids", mode="after")
     @classmethod
     def _upper_symbols(cls, value: dict[str, str]) -> dict[str, str]:
@@ -72,7 +102,13 @@ class Settings(BaseSettings):
     @field_validator("coingecko_base_url", mode="after")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL; use e.g. https://api.coingecko.com/api/v3."
+            )
+        return value
 
     @model_validator(mode="after")
     def _coins_are_known(self) -> Settings:

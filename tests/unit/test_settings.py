@@ -67,3 +67,44 @@ def test_a_fetch_interval_that_does_not_tile_a_day_is_refused(
 def test_a_fetch_interval_that_tiles_a_day_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEBULA_FETCH_INTERVAL_SECONDS", "900")
     assert Settings().fetch_interval_seconds == 900
+
+
+def test_coin_ids_that_are_not_json_are_refused_with_an_example(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEBULA_COIN_IDS", "{PEPE: pepe}")
+    with pytest.raises(ValidationError, match=r'is not JSON.*"PEPE": "pepe"'):
+        Settings()
+
+
+def test_empty_coin_ids_mean_no_extra_coins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULA_COIN_IDS", " ")
+    assert Settings().coin_ids == {}
+
+
+@pytest.mark.parametrize(("given", "kept"), [(" key-123\n", "key-123"), ("", None), (" ", None)])
+def test_the_api_key_is_trimmed_and_blank_means_none(
+    monkeypatch: pytest.MonkeyPatch, given: str, kept: str | None
+) -> None:
+    monkeypatch.setenv("NEBULA_COINGECKO_API_KEY", given)
+    assert Settings().coingecko_api_key == kept
+
+
+@pytest.mark.parametrize("given", ["key 123", "ke\ny", "kéy"])
+def test_an_api_key_that_cannot_travel_in_a_header_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("NEBULA_COINGECKO_API_KEY", given)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    reasons = [e["msg"] for e in caught.value.errors()]
+    assert len(reasons) == 1 and "non-ASCII" in reasons[0] and given not in reasons[0]
+
+
+@pytest.mark.parametrize("given", ["ftp://host/api", "api.coingecko.com/api/v3", "https://"])
+def test_a_base_url_that_is_not_http_is_refused(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("NEBULA_COINGECKO_BASE_URL", given)
+    with pytest.raises(ValidationError, match="not an http"):
+        Settings()
