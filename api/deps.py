@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from nebulastream.edge import make_engine
 from nebulastream.query import QueryEngine
+from nebulastream.query.service import QueryInputError
 from nebulastream.settings import Settings, get_settings
 from nebulastream.timeutil import utcnow
 
@@ -31,6 +32,14 @@ def get_engine(
                 engine = make_engine(settings)
                 request.app.state.engine = engine
     return engine
+
+
+def single_valued_query(request: Request) -> None:
+    """A parameter given twice is a 400: FastAPI would silently keep only the last one."""
+    for name in dict.fromkeys(request.query_params.keys()):
+        if len(request.query_params.getlist(name)) > 1:
+            hint = " (for several coins: coin=BTC,ETH)" if name == "coin" else ""
+            raise QueryInputError(name, f"{name} is given more than once: give it once{hint}.")
 
 
 def get_clock() -> datetime:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import EngineDep, NowDep, SettingsDep
+from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
 from api.errors import BAD_INPUT, UNAVAILABLE
 from api.headers import answer, until_next_slot
 from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
 from nebulastream.query import service
 from nebulastream.query.service import Interval
 
-router = APIRouter(prefix="/prices", tags=["prices"])
+router = APIRouter(prefix="/prices", tags=["prices"], dependencies=[Depends(single_valued_query)])
 
 TIME_HELP = "RFC 3339 (2026-11-01T00:00:00Z) or Unix seconds (1793491200)."
 

@@ -110,10 +110,10 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 
 def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[str]) -> list[str]:
-    """'btc,ETH' -> ['BTC', 'ETH']; None or blank -> `default`. Anything else is unknown."""
-    if value is None or not value.strip():
+    """'btc,ETH' -> ['BTC', 'ETH']; None, blank or only commas -> `default`."""
+    symbols = parse_symbols(value or "")
+    if not symbols:
         return list(default)
-    symbols = parse_symbols(value)
     unknown = [s for s in symbols if s not in known]
     if unknown:
         names = ", ".join(repr(_shorten(s)) for s in unknown[:3])

@@ -92,6 +92,11 @@ def test_latest_filters_coins_and_leaves_out_coins_without_data(client: TestClie
     assert [p["coin"] for p in body["prices"]] == ["SOL", "ETH"]
 
 
+def test_latest_with_only_commas_means_the_configured_coins(client: TestClient) -> None:
+    body = client.get("/prices/latest", params={"coin": " , ,"}).json()
+    assert [p["coin"] for p in body["prices"]] == ["BTC", "ETH", "SOL"]
+
+
 def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
     client: TestClient,
 ) -> None:
@@ -320,6 +325,10 @@ def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
         ("/prices/history", {"coin": "BTC;DROP TABLE prices"}, "Unknown coin"),
         ("/prices/history", {}, "coin is required"),
         ("/prices/history", {"coin": "BTC,ETH"}, "give one symbol"),
+        ("/prices/history", {"coin": ","}, "give one symbol"),
+        ("/prices/history", {"coin": ["BTC", "ETH"]}, "coin is given more than once"),
+        ("/prices/latest", {"coin": ["BTC", "ETH"]}, "coin=BTC,ETH"),
+        ("/prices/history", {"coin": "BTC", "interval": ["1h", "1d"]}, "interval is given more"),
         ("/prices/history", {"coin": "BTC", "start": "yesterday"}, "RFC 3339"),
         ("/prices/history", {"coin": "BTC", "end": "2026-13-01T00:00:00Z"}, "RFC 3339"),
         ("/prices/history", {"coin": "BTC", "start": "1e30"}, "start="),
@@ -343,7 +352,7 @@ def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
     ],
 )
 def test_bad_input_is_a_400_saying_what_to_change(
-    client: TestClient, path: str, params: dict[str, str], says: str
+    client: TestClient, path: str, params: dict[str, str | list[str]], says: str
 ) -> None:
     response = client.get(path, params=params)
     assert response.status_code == 400
