@@ -111,6 +111,11 @@ def _print_fetch(result: FetchResult) -> None:
         console.print(
             f"[yellow]warning:[/] the source left out {escape(', '.join(result.missing))}"
         )
+    if result.kept:
+        console.print(
+            f"kept the earlier line of this slot for {escape(', '.join(result.kept))}",
+            highlight=False,
+        )
 
 
 def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from nebulastream.lake.layout import history_key, spot_key
 from nebulastream.lake.storage import LakeStorage
 from nebulastream.models import Observation, encode_batch
 from nebulastream.sources.base import SourceError, SpotBatch
-from nebulastream.timeutil import day_windows
+from nebulastream.timeutil import day_windows, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class FetchResult:
     observations: list[Observation]
     missing: list[str]
     attempts: int
+    # Coins this answer left out whose earlier line for the same slot was kept.
+    kept: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -51,6 +54,7 @@ class FetchResult:
             "key": self.key,
             "stored": [o.coin for o in self.observations],
             "missing": self.missing,
+            "kept_from_earlier_fetch": self.kept,
             "suspect": {o.coin: o.problems() for o in self.observations if o.problems()},
             "attempts": self.attempts,
         }
@@ -59,8 +63,10 @@ class FetchResult:
 def fetch_spot(
     source: SpotSource, lake: LakeStorage, *, slot: datetime, now: datetime
 ) -> FetchResult:
-    """Fetch current prices once and write the slot's batch (overwriting a retried slot).
+    """Fetch current prices once and write the slot's batch (replacing a retried slot's).
 
+    A re-run in the same slot replaces the batch with the newer answer, but a coin that answer
+    left out keeps its line from the earlier fetch: a retry never loses data.
     Raises SourceError when the source fails after retries or returns none of the coins;
     nothing is written then.
     """
@@ -72,8 +78,27 @@ def fetch_spot(
             "check NEBULA_COINS and NEBULA_COIN_IDS. Nothing was stored."
         )
     key = spot_key(source.name, slot)
-    lake.put(key, encode_batch(batch.observations), JSONL)
-    return FetchResult(slot, key, batch.observations, batch.missing, batch.attempts)
+    kept = _earlier_lines(lake, key, set(batch.missing))
+    data = encode_batch(batch.observations) + b"".join(line + b"\n" for _, line in kept)
+    lake.put(key, data, JSONL)
+    return FetchResult(
+        slot, key, batch.observations, batch.missing, batch.attempts, [coin for coin, _ in kept]
+    )
+
+
+def _earlier_lines(lake: LakeStorage, key: str, coins: set[str]) -> list[tuple[str, bytes]]:
+    """The lines of the batch already at `key` for the given coins, in stored order."""
+    if not coins or not lake.exists(key):
+        return []
+    kept = []
+    for line in lake.get(key).splitlines():
+        try:
+            coin = json.loads(line).get("coin")
+        except (ValueError, AttributeError, RecursionError):
+            continue  # not a line this code wrote; curation quarantines such lines anyway
+        if coin in coins:
+            kept.append((coin, line))
+    return kept
 
 
 @dataclass(frozen=True)
@@ -115,15 +140,16 @@ def backfill(
 ) -> BackfillResult:
     """Fetch each window into its own deterministic key; resumable and idempotent.
 
-    A window that is complete (ended before now) and already stored is skipped, so an
-    interrupted backfill re-run continues where it stopped and a repeated one stores
-    nothing twice. A window reaching into the future is fetched again: it may have grown.
+    A window that ended before now and was stored by a fetch made after it ended is skipped,
+    so an interrupted backfill re-run continues where it stopped and a repeated one stores
+    nothing twice. A window stored while it was still running (today's, yesterday) is fetched
+    again: it has grown since.
     `on_window(window, points)` reports progress (points is None for a skipped window).
     """
     result = BackfillResult()
     for window in windows:
         fetched_at = now()
-        if window.end <= fetched_at and lake.exists(window.key):
+        if window.end <= fetched_at and _stored_complete(lake, window):
             result.skipped.append(window.key)
             on_window(window, None)
             continue
@@ -141,3 +167,15 @@ def backfill(
             )
         on_window(window, len(observations))
     return result
+
+
+def _stored_complete(lake: LakeStorage, window: Window) -> bool:
+    """True when the window's batch exists and was fetched at or after the window's end."""
+    if not lake.exists(window.key):
+        return False
+    first = lake.get(window.key).split(b"\n", 1)[0]
+    try:
+        fetched_at = parse_time(json.loads(first)["fetched_at"])
+    except (ValueError, KeyError, TypeError, RecursionError):  # TimeFormatError is a ValueError
+        return False  # unreadable: fetching again rewrites it whole
+    return fetched_at >= window.end

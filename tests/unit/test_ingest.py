@@ -204,3 +204,38 @@ def test_a_window_reaching_past_now_is_fetched_again(tmp_path: Path) -> None:
     backfill(source, lake, windows, now=lambda: NOW)
     assert len(source.calls) == 2
     assert len(lake_files(tmp_path)) == 1
+
+
+def test_a_day_stored_while_it_was_running_is_fetched_again_once_it_has_ended(
+    tmp_path: Path,
+) -> None:
+    lake = LocalLake(tmp_path)
+    windows = plan_backfill(
+        "coingecko", ["BTC"], datetime(2026, 11, 28, tzinfo=UTC), datetime(2026, 11, 29, tzinfo=UTC)
+    )
+    source = RecordedHistory()
+    backfill(source, lake, windows, now=lambda: NOW)  # at 04:05 the day is still running
+    tomorrow = datetime(2026, 11, 29, 1, tzinfo=UTC)
+    again = backfill(source, lake, windows, now=lambda: tomorrow)
+    third = backfill(source, lake, windows, now=lambda: tomorrow)
+
+    assert len(source.calls) == 2  # refetched once the day ended, then skipped
+    assert again.points == 288 and third.skipped == [windows[0].key]
+
+
+def test_a_refetch_in_the_same_slot_keeps_coins_its_answer_left_out(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    full = fixture_text("coingecko/simple_price.json")
+    without_sol = json.dumps({k: v for k, v in json.loads(full).items() if k != "solana"})
+    source = source_answering(full, without_sol.replace("91234.56789012345", "91300.5"))
+    fetch_spot(source, lake, slot=SLOT, now=NOW)
+    second = fetch_spot(source, lake, slot=SLOT, now=NOW + timedelta(seconds=30))
+
+    rows = [json.loads(line) for line in lake.get(second.key).splitlines()]
+    assert [(r["coin"], r["price_usd"]) for r in rows][:2] == [
+        ("BTC", 91300.5),
+        ("ETH", json.loads(full)["ethereum"]["usd"]),
+    ]
+    assert [r["coin"] for r in rows] == ["BTC", "ETH", "SOL"]
+    assert rows[2]["fetched_at"] == "2026-11-28T04:05:01.234Z"  # SOL from the first fetch
+    assert second.missing == ["SOL"] and second.kept == ["SOL"]
