@@ -60,12 +60,14 @@ class CoinGecko:
         deadline: float = 40.0,
         has_key: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.coin_ids = dict(coin_ids)
         self.deadline = deadline
         self.has_key = has_key
         self.sleep = sleep
+        self.clock = clock
 
     def spot(self, *, fetched_at: datetime, slot: datetime) -> SpotBatch:
         """Current prices of every configured coin in ONE call (free tier: ~10k calls a month).
@@ -133,13 +135,14 @@ class CoinGecko:
 
     def _get_json(self, path: str, params: dict[str, str]) -> tuple[Any, int]:
         """GET and decode JSON, retrying transient faults; SourceError with one line on failure."""
-        started = time.monotonic()
+        started = self.clock()
         attempt = 0
         try:
             for attempt_state in retrying(deadline=self.deadline, sleep=self.sleep):
                 with attempt_state:
                     attempt = attempt_state.retry_state.attempt_number
-                    return self._attempt(path, params), attempt
+                    left = self.deadline - (self.clock() - started)
+                    return self._attempt(path, params, left), attempt
         except (
             RetryableError,
             httpx.TimeoutException,
@@ -147,12 +150,23 @@ class CoinGecko:
             httpx.DecodingError,
         ) as error:
             raise SourceError(
-                self._explain(path, error, attempt, time.monotonic() - started)
+                self._explain(path, error, attempt, self.clock() - started)
             ) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, path: str, params: dict[str, str]) -> Any:
-        response = self.client.get(path, params=params)
+    def _attempt(self, path: str, params: dict[str, str], left: float) -> Any:
+        if left <= 0:
+            raise httpx.TimeoutException("no time left before the fetch deadline")
+        # Each wait of this attempt is cut to the time left, so the fetch ends near its
+        # deadline (well inside the Lambda timeout) rather than a whole timeout past it.
+        configured = self.client.timeout
+        timeout = httpx.Timeout(
+            connect=_capped(configured.connect, left),
+            read=_capped(configured.read, left),
+            write=_capped(configured.write, left),
+            pool=_capped(configured.pool, left),
+        )
+        response = self.client.get(path, params=params, timeout=timeout)
         failure = classify(response, time.time())
         if failure is not None:
             raise failure
@@ -181,6 +195,10 @@ class CoinGecko:
         else:
             message += " Nothing was stored; the next run tries again."
         return message
+
+
+def _capped(configured: float | None, left: float) -> float:
+    return left if configured is None else min(configured, left)
 
 
 def _transport_reason(error: BaseException) -> str:

@@ -330,3 +330,19 @@ def test_history_points_with_unreadable_timestamps_are_skipped() -> None:
     assert [(o.observed_at, o.price_usd) for o in points] == [
         (datetime.fromtimestamp(inside / 1000, UTC), 4.0)
     ]
+
+
+def test_each_attempt_waits_no_longer_than_the_time_left_before_the_deadline() -> None:
+    clock = [1000.0]
+    read_timeouts: list[float] = []
+
+    def slow_server(request: httpx.Request) -> httpx.Response:
+        read_timeouts.append(request.extensions["timeout"]["read"])
+        clock[0] += 12.0  # each attempt spends 12 s before timing out
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    client = build_client(BASE, transport=httpx.MockTransport(slow_server))
+    source = CoinGecko(client, IDS, deadline=40.0, sleep=lambda _: None, clock=lambda: clock[0])
+    with pytest.raises(SourceError, match="no time left before the fetch deadline"):
+        source.spot(fetched_at=NOW, slot=SLOT)
+    assert read_timeouts == [10.0, 10.0, 10.0, 4.0]  # 40 s in all, not 4 x 10 s and more
