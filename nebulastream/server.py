@@ -48,7 +48,9 @@ class ApiServer:
         for server in getattr(self.server, "servers", []):
             for sock in server.sockets:
                 port = sock.getsockname()[1]
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.host, self.host)  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal in a URL needs brackets
         return f"http://{host}:{port}"
 
     def stop(self) -> None:

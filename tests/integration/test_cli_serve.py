@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +46,28 @@ def test_the_api_serves_over_loopback_and_stops_cleanly(tmp_path: Path) -> None:
         engine.close()
     assert server.thread is not None
     assert not server.thread.is_alive()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_host_is_announced_as_a_url_that_works(tmp_path: Path) -> None:
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: settings_for(tmp_path)
+    server = ApiServer(app, "::1", 0)
+    server.start()
+    try:
+        assert re.fullmatch(r"http://\[::1\]:\d+", server.url)
+        assert httpx.get(f"{server.url}/docs").status_code == 200
+    finally:
+        server.stop()
 
 
 def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
