@@ -248,6 +248,9 @@ def test_functions_run_a_supported_python_and_set_only_settings_variables(
         variables = props["Environment"]["Variables"]
         assert set(variables) <= names, set(variables) - names
         assert _sub(variables["NEBULA_LAKE_URI"]) == "s3://${DataBucket}"
+        # Coins beyond the built-in ones reach both functions (deploy param coinIds).
+        assert variables["NEBULA_COINS"] == "BTC,ETH,SOL"
+        assert json.loads(variables["NEBULA_COIN_IDS"]) == {}
     api = package.props("ApiLambdaFunction")["Environment"]["Variables"]
     assert api["NEBULA_ENGINE"] == "athena"
     assert api["NEBULA_ATHENA_WORKGROUP"] == {"Ref": "AthenaWorkGroup"}
