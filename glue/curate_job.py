@@ -107,6 +107,20 @@ def read_raw_batches(spark: SparkSession, lake: LakeStorage, keys: Sequence[str]
     )
 
 
+def bookmarked_raw_keys(frame: DataFrame, file_column: str = "raw_file") -> list[str]:
+    """The raw batch keys a frame of raw lines came from, sorted.
+
+    On Glue the frame is the job bookmark's: the new raw files read as one-column CSV (a
+    separator and quote that JSON lines never hold), only to learn which batches are new.
+    Their lines are then parsed by read_raw_batches, as on every runner, so a malformed line
+    is quarantined rather than dropped by Glue's own JSON reader, and a batch of nothing but
+    malformed lines is still selected.
+    """
+    key = F.regexp_extract(F.col(file_column).cast("string"), RAW_KEY_PATTERN, 1)
+    rows = frame.select(key.alias("key")).where(F.col("key").endswith(".jsonl")).distinct()
+    return sorted(row["key"] for row in rows.collect())
+
+
 def conform_raw(frame: DataFrame, file_column: str = "raw_key") -> DataFrame:
     """Any frame of raw lines (Spark's reader, a Glue DynamicFrame) as RAW_INPUT_COLUMNS.
 
@@ -300,12 +314,14 @@ if __name__ == "__main__":  # pragma: no cover - Glue (or spark-submit) wiring o
                     "recurse": True,
                     "attachFilename": "raw_file",
                 },
-                format="json",
+                # Whole lines, unparsed: \u0001 and quotes-off keep each line one column.
+                format="csv",
+                format_options={"separator": "\u0001", "quoteChar": -1, "withHeader": False},
                 transformation_ctx="raw_batches",  # the bookmark's name
             ).toDF()
             if "raw_file" not in frame.columns:
                 frame = frame.withColumn("raw_file", F.input_file_name())
-            raw = conform_raw(frame, file_column="raw_file")
+            raw = read_raw_batches(spark, lake, bookmarked_raw_keys(frame))
         report, _ = run(spark, lake, raw, config=config, now=now, full=full)
         job.commit()
     print(report.summary())

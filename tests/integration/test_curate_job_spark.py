@@ -14,6 +14,7 @@ import pytest
 
 from glue.curate_job import (
     CURATED_SPARK_SCHEMA,
+    bookmarked_raw_keys,
     configure,
     conform_raw,
     lake_root_uri,
@@ -168,6 +169,32 @@ def test_a_glue_frame_with_missing_columns_and_s3_file_names_is_conformed(
     assert row["price_usd"] == 95000.0
     assert row["observed_at"] is None
     assert row["corrupt_record"] is None
+
+
+def test_bookmarked_lines_select_every_new_batch_whose_lines_the_job_then_quarantines(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Glue's bookmarked read is one-column CSV (separator \u0001, quoting off); plain Spark's
+    # CSV reader with the same options stands in for it here.
+    lake = fixture_lake(tmp_path / "lake")
+    junk = "raw/dt=2026-11-27/coingecko-spot-20261127T2355Z.jsonl"
+    lake.put(junk, b'{"coin": "BTC", "price_usd": 9\nnot json, "at all"\n', "application/x-ndjson")
+    frame = (
+        spark.read.option("sep", "\u0001")
+        .option("quote", "")
+        .option("header", "false")
+        .csv(lake_root_uri(lake) + RAW, recursiveFileLookup=True)
+        .withColumn("raw_file", pyspark.sql.functions.input_file_name())
+    )
+    keys = bookmarked_raw_keys(frame)
+    assert keys == sorted(k for k in lake.list(RAW) if k.endswith(".jsonl"))
+    assert junk in keys
+
+    baseline = transform(fixture_lake(tmp_path / "base"), config=CONFIG, now=FIXTURE_NOW)
+    report = spark_curate(spark, lake, keys)
+    assert report.quarantined_by_rule["well_formed"] == (
+        baseline.quarantined_by_rule["well_formed"] + 2
+    )
 
 
 def test_the_job_script_runs_under_plain_pyspark_with_the_manifest_as_bookmark(
