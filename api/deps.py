@@ -34,8 +34,11 @@ def get_engine(
     return engine
 
 
-def single_valued_query(request: Request) -> None:
-    """A parameter given twice is a 400: FastAPI would silently keep only the last one."""
+async def single_valued_query(request: Request) -> None:
+    """A parameter given twice is a 400: FastAPI would silently keep only the last one.
+
+    async: it does no I/O, so it runs on the event loop instead of costing a thread hop.
+    """
     for name in dict.fromkeys(request.query_params.keys()):
         if len(request.query_params.getlist(name)) > 1:
             hint = " (for several coins: coin=BTC,ETH)" if name == "coin" else ""
