@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 from collections.abc import Iterator
@@ -106,6 +107,19 @@ class LocalLake:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def sweep_temp_files(self, prefix: str) -> builtins.list[str]:
+        """Remove the temp files a killed writer left under `prefix` (`.name.*.tmp`, as _put
+        makes them); returns their keys. Only safe while no one else writes there."""
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        removed = []
+        for path in sorted(base.rglob(".*.tmp")):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path.relative_to(self.root).as_posix())
+        return removed
+
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, version) of each object under a folder prefix, sorted; version = size-mtime."""
         if not prefix.endswith("/"):
@@ -189,6 +203,54 @@ class S3Lake:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def _put_conditionally(
+        self, key: str, data: bytes, content_type: str, **condition: str
+    ) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra: dict[str, str] = {}
+        if self.kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=data,
+                ContentType=content_type,
+                **condition,
+                **extra,
+            )
+        except ClientError as error:
+            # 412: the condition failed; 409: a concurrent conditional write won the race.
+            if error.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                "412",
+                "409",
+            ):
+                return False
+            raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
+        except BotoCoreError as error:
+            raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
+        return True
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create `key` only if no object has it (If-None-Match: *); False if one does."""
+        return self._put_conditionally(key, data, content_type, IfNoneMatch="*")
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Replace `key` only if it is still the version `etag` (If-Match); False if not."""
+        return self._put_conditionally(key, data, content_type, IfMatch=f'"{etag}"')
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its ETag, or None when there is none."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        body: bytes = response["Body"].read()
+        return body, str(response["ETag"]).strip('"')
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, ETag) of each object under a prefix, in key order (as S3 lists them)."""
