@@ -159,7 +159,8 @@ def unreadable(data: bytes) -> str | None:
     try:
         table = pq.read_table(io.BytesIO(data))
     except Exception as error:  # pyarrow raises several types for damaged files
-        return f"unreadable Parquet ({type(error).__name__}: {str(error)[:120]})"
+        detail = str(error).split(". ")[0][:160]
+        return f"not a readable Parquet file ({detail})"
     missing = [c for c in CURATED_COLUMNS if c not in table.column_names]
     return f"missing columns {', '.join(missing)}" if missing else None
 

@@ -25,7 +25,19 @@ from nebulastream.curation.spark_engine import (
 from nebulastream.lake.layout import history_key
 from nebulastream.lake.storage import LocalLake
 from nebulastream.models import Observation, encode_batch
-from tests.curation_support import FIXTURE_NOW, curated_rows, files_under, fixture_lake
+from tests.curation_support import (
+    FIXTURE_NOW,
+    OPS_NOW,
+    Backfill,
+    Fetch,
+    Op,
+    Transform,
+    apply_ops,
+    curated_rows,
+    files_under,
+    fixture_lake,
+    raw_copy,
+)
 
 pyspark = pytest.importorskip("pyspark")
 from pyspark.sql import SparkSession  # noqa: E402
@@ -165,3 +177,39 @@ def test_the_job_script_runs_under_plain_pyspark_with_the_manifest_as_bookmark(
     reports = sorted((root / "reports").glob("curation-*-spark.json"))
     assert len(reports) == 2
     assert json.loads(reports[0].read_text())["rows_written"] == 41
+
+
+# Fixed sequences for the exactly-once property on Spark (the DuckDB engine runs generated
+# ones, tests/integration/test_curation_exactly_once.py): re-fetched slots, a stale price
+# shadowed and uncovered, overlapping backfills across midnight, a rejected line fixed.
+SEQUENCES: dict[str, list[Op]] = {
+    "refetch-and-stale": [
+        Fetch(0, (("BTC", 95000.0, 0), ("ETH", 3400.0, 0))),
+        Fetch(1, (("BTC", 95000.0, 1),)),
+        Transform(),
+        Fetch(1, (("BTC", 95100.0, 0), ("ETH", -1.0, 0))),
+        Fetch(1, (("ETH", 3410.0, 0),)),
+        Transform(),
+    ],
+    "backfills-over-midnight": [
+        Backfill("BTC", 1, 1, ((0, 95000.0), (11, 96000.0))),
+        Fetch(35, (("BTC", 95100.0, 0),)),
+        Transform(),
+        Backfill("BTC", 2, 2, ((0, 95100.0), (1, -1.0), (5, 96000.0))),
+        Backfill("BTC", 2, 1, ((0, 96000.0),)),
+        Fetch(24, (("BTC", 95000.0, 1), ("ETH", 3400.0, 0))),
+        Transform(),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_spark_incremental_runs_equal_a_full_rebuild_by_duckdb(
+    spark: SparkSession, tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / "lake"
+    apply_ops(LocalLake(root), SEQUENCES[name], lambda lake: spark_curate(spark, lake, now=OPS_NOW))
+    reference = raw_copy(root, tmp_path / "full")
+    transform(reference, config=CONFIG, now=OPS_NOW, full=True)
+    assert outputs(root) == outputs(tmp_path / "full")
+    assert len(curated_rows(root)) >= 4

@@ -180,7 +180,8 @@ def dedup(rows: list[dict[str, Any]], **kwargs: Any) -> list[tuple[Any, ...]]:
     return (
         stages(rows, **kwargs)
         .execute(
-            "SELECT coin, ts_us, market_cap_usd, fetched_us, raw_key FROM deduped ORDER BY coin, ts_us"
+            "SELECT coin, ts_us, market_cap_usd, fetched_us, raw_key FROM deduped "
+            "ORDER BY coin, ts_us"
         )
         .fetchall()
     )
