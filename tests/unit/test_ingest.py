@@ -63,6 +63,12 @@ def test_a_fetch_writes_one_json_lines_batch_at_the_slot_key(tmp_path: Path) -> 
             json.loads(fixture_text("coingecko/simple_price.json"))["bitcoin"],
             separators=(",", ":"),
         ),
+        # A point observation carries the candle fields as nulls and a zero span.
+        "open_usd": None,
+        "high_usd": None,
+        "low_usd": None,
+        "span_seconds": 0,
+        "volume_usd": None,
     }
     assert " " not in lines[0].replace('"source_payload"', "")  # compact, one object per line
 
