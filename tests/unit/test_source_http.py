@@ -6,7 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nebulastream.sources.base import page_ranges
@@ -15,6 +15,7 @@ from nebulastream.sources.http import RateLimiter
 EPOCH_2020 = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp())
 
 
+@settings(deadline=None)  # a 20-day range in 1-bucket pages is tens of thousands of pages
 @given(
     start=st.integers(EPOCH_2020, EPOCH_2020 + 10 * 86400),
     length=st.integers(1, 20 * 86400),
