@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from nebulastream.sources import coinbase, coingecko
+from nebulastream.sources import bitstamp, coinbase, coingecko
 from nebulastream.sources.http import build_client
 
 
@@ -109,6 +109,7 @@ REGISTRY: dict[str, SourceSpec] = {
             symbols=lambda options: dict(options.coin_ids),
         ),
         candle_source(coinbase),
+        candle_source(bitstamp),
     )
 }
 

@@ -44,6 +44,23 @@ CASES: dict[str, Case] = {
         rows=lambda body: [(r[0], r[3], r[2], r[1], r[4], r[5]) for r in body],
         raw=lambda t, o, h, low, c: [t, low, h, o, c, 1.5],
     ),
+    "bitstamp": Case(
+        base_url="https://bs.test/api/v2",
+        fixture="bitstamp/ohlc_btcusd.json",
+        limit=1000,
+        rows=lambda body: [
+            tuple(float(r[k]) for k in ("timestamp", "open", "high", "low", "close", "volume"))
+            for r in body["data"]["ohlc"]
+        ],
+        raw=lambda t, o, h, low, c: {
+            "timestamp": t,
+            "open": o,
+            "high": h,
+            "low": low,
+            "close": c,
+            "volume": 1.5,
+        },
+    ),
 }
 CANDLE_SOURCES = [n for n, s in registry.REGISTRY.items() if s.window_kind == "candles"]
 
