@@ -6,7 +6,7 @@ It enforces what the real APIs enforce: Coinbase's 300 candles a request (more i
 granularity 300, unknown products (404); Bitstamp's limit of 1..1000; optionally a rate limit
 (a token bucket answering 429 like Coinbase's public limit). Candles are deterministic per
 (product, bucket); `missing` buckets are absent as exchanges leave out intervals without trades.
-Scripted `faults` are answered first, one per request, before any normal answer.
+Scripted `faults` are answered first, one per request (None: a normal answer), in order.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Exchange:
     """Both APIs over one deterministic market; counts what it was asked."""
 
     missing: set[int] = field(default_factory=set)  # bucket starts with no candle
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault | None] = field(default_factory=list)  # None: answer this one normally
     limit: TokenBucket | None = None
     coinbase: dict[str, float] = field(default_factory=lambda: dict(COINBASE_PRODUCTS))
     bitstamp: dict[str, float] = field(default_factory=lambda: dict(BITSTAMP_PAIRS))
@@ -101,8 +101,8 @@ class Exchange:
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
         with self.lock:
             self.requests.append(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
-            if self.faults:
-                fault = self.faults.pop(0)
+            fault = self.faults.pop(0) if self.faults else None
+            if fault is not None:
                 return fault.status, fault.headers, fault.body
         if self.limit is not None and not self.limit.take():
             with self.lock:
