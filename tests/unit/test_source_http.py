@@ -1,15 +1,17 @@
-"""The shared source plumbing: candle paging over the bucket grid and the client-side rate limit."""
+"""Shared source plumbing: paging over the bucket grid, the rate limit, candle parsing."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nebulastream.sources.base import page_ranges
+from nebulastream.sources import bitstamp, coinbase
+from nebulastream.sources.base import page_ranges, payload
 from nebulastream.sources.http import RateLimiter
 
 EPOCH_2020 = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp())
@@ -78,3 +80,47 @@ def test_no_rate_never_waits() -> None:
     clock = FakeClock()
     limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
     assert [limiter.wait() for _ in range(5)] == [0.0] * 5
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=7) | st.dictionaries(st.text(max_size=9), inner),
+    max_leaves=12,
+)
+CANDLE_ROW = st.lists(
+    st.one_of(st.integers(-(10**20), 10**20), st.floats(allow_nan=True), st.text(max_size=8)),
+    min_size=6,
+    max_size=6,
+)
+BITSTAMP_ENTRY = st.fixed_dictionaries(
+    {
+        k: st.one_of(st.text(max_size=10), st.integers(), st.floats(allow_nan=True), st.none())
+        for k in ("timestamp", "open", "high", "low", "close", "volume")
+    }
+)
+PAGE = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(CANDLE_ROW, JSON), max_size=8))
+def test_any_coinbase_answer_parses_to_one_storable_line_per_row(body: list[object]) -> None:
+    candles = coinbase.parse_candles("BTC", body, fetched_at=PAGE, page_start=PAGE)
+    assert len(candles) == len(body)  # nothing dropped: curation judges what is malformed
+    for c, row in zip(candles, body, strict=True):
+        line = json.loads(c.to_json_line())  # always one valid JSON line
+        assert line["span_seconds"] == 300
+        assert c.source_payload == payload(row)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(BITSTAMP_ENTRY, JSON), max_size=8))
+def test_any_bitstamp_answer_parses_to_one_storable_line_per_entry(ohlc: list[object]) -> None:
+    candles = bitstamp.parse_ohlc("BTC", ohlc, fetched_at=PAGE, page_start=PAGE)
+    assert len(candles) == len(ohlc)
+    for c, entry in zip(candles, ohlc, strict=True):
+        json.loads(c.to_json_line())
+        assert c.source_payload == payload(entry)
