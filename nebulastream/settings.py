@@ -25,7 +25,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Extra or overriding symbol -> CoinGecko id, JSON: {"PEPE": "pepe"}.',
     )
-    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_base_url: str = registry.spec("coingecko").default_base_url
     coingecko_api_key: str | None = None
     # Exchange APIs for 5-minute candles (keyless); any compatible http(s) server works.
     # Unset means the source module's own default (registry.SourceSpec.default_base_url).

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 SOURCE = "coingecko"
 TITLE = "CoinGecko"
+DEFAULT_BASE_URL = "https://api.coingecko.com/api/v3"
+TERMS = (
+    "Data provided by CoinGecko (https://www.coingecko.com/en/api); attribution required "
+    "on the free plans"
+)
 PRO_HOST = "pro-api.coingecko.com"
 # The Demo plan's published limit is 30 calls a minute (keyless use gets less); the scheduled
 # fetch makes one call per slot, a backfill one per coin and day.

@@ -96,7 +96,7 @@ REGISTRY: dict[str, SourceSpec] = {
         SourceSpec(
             name=coingecko.SOURCE,
             title=coingecko.TITLE,
-            default_base_url="https://api.coingecko.com/api/v3",
+            default_base_url=coingecko.DEFAULT_BASE_URL,
             build=_coingecko,
             spot=True,
             past_five_minute=False,
@@ -104,8 +104,7 @@ REGISTRY: dict[str, SourceSpec] = {
             per_request="all coins in one spot call; history: 5-minute points for the last day, "
             "hourly or daily before, 365 days back on the Demo plan",
             rate_per_second=coingecko.RATE_PER_SECOND,
-            terms="Data provided by CoinGecko (https://www.coingecko.com/en/api); "
-            "attribution required on the free plans",
+            terms=coingecko.TERMS,
             symbols=lambda options: dict(options.coin_ids),
         ),
         candle_source(coinbase),
