@@ -31,7 +31,27 @@ PRO_HOST = "pro-api.coingecko.com"
 # fetch makes one call per slot, a backfill one per coin and day.
 RATE_PER_SECOND = 0.5
 
-__all__ = ["SOURCE", "USER_AGENT", "CoinGecko", "build_client", "parse_history"]
+# Symbol -> CoinGecko id, as data: the coins NebulaStream knows (nebulastream.coins), extended
+# or overridden by NEBULA_COIN_IDS.
+SYMBOLS: Mapping[str, str] = {
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "BNB": "binancecoin",
+    "XRP": "ripple",
+    "ADA": "cardano",
+    "DOGE": "dogecoin",
+    "AVAX": "avalanche-2",
+    "DOT": "polkadot",
+    "LINK": "chainlink",
+    "LTC": "litecoin",
+    "MATIC": "matic-network",
+    "TRX": "tron",
+    "USDC": "usd-coin",
+    "USDT": "tether",
+}
+
+__all__ = ["SOURCE", "SYMBOLS", "USER_AGENT", "CoinGecko", "build_client", "parse_history"]
 
 
 def build_client(

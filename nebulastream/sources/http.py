@@ -237,7 +237,6 @@ class JsonApi:
         self.rate_limited_hint = rate_limited_hint
         self.sleep = sleep
         self.clock = clock
-        self.requests = 0  # attempts sent, for benchmarks and summaries
 
     def get(self, path: str, params: Mapping[str, str]) -> tuple[Any, int]:
         """The decoded body and the attempts it took; SourceError with one line on failure."""
@@ -268,7 +267,6 @@ class JsonApi:
             write=_capped(configured.write, left),
             pool=_capped(configured.pool, left),
         )
-        self.requests += 1
         response = self.client.get(path, params=dict(params), timeout=timeout)
         failure = classify(response, time.time())
         if failure is not None:
