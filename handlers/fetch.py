@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nebulastream.edge import make_coingecko, make_lake
+from nebulastream.edge import make_lake, make_spot_source
 from nebulastream.ingest import fetch_spot
 from nebulastream.settings import get_settings
 from nebulastream.timeutil import floor_to, parse_time, utcnow
@@ -20,7 +20,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"nebulastream"}
 # Built once per container, reused across invocations.
 settings = get_settings()
 lake = make_lake(settings, s3_client=boto3.client("s3"))
-source = make_coingecko(settings)
+source = make_spot_source(settings)  # the registry's first spot source by NEBULA_SOURCE_PRIORITY
 
 
 @logger.inject_lambda_context(log_event=True)

@@ -19,12 +19,20 @@ from rich.table import Table
 from nebulastream.coins import UnknownCoinError, parse_symbols
 from nebulastream.curation.duckdb_engine import transform as run_transform
 from nebulastream.curation.outputs import VersionedLake
-from nebulastream.edge import make_coingecko, make_curation_config, make_engine, make_lake
+from nebulastream.edge import (
+    make_curation_config,
+    make_engine,
+    make_history_source,
+    make_lake,
+    make_spot_source,
+    source_options,
+)
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
 from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import Settings
+from nebulastream.sources import registry
 from nebulastream.sources.base import SourceError
 from nebulastream.timeutil import (
     EARLIEST_DAY,
@@ -121,7 +129,7 @@ def _print_fetch(result: FetchResult) -> None:
 def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult:
     now = utcnow()
     slot = slot or floor_to(now, settings.fetch_interval_seconds)
-    source = make_coingecko(settings)
+    source = make_spot_source(settings)
     with source.client:
         return fetch_spot(source, make_lake(settings), slot=slot, now=now)
 
@@ -146,9 +154,25 @@ def backfill_command(
     coins: Annotated[
         str | None, typer.Option(help="Comma-separated symbols; default NEBULA_COINS.")
     ] = None,
+    source_name: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="A source from `nebula sources` (coinbase, bitstamp, coingecko); default: the "
+            "first in NEBULA_SOURCE_PRIORITY serving past 5-minute data.",
+        ),
+    ] = None,
 ) -> None:
-    """Load history from CoinGecko in one-day windows; resumable, re-runs store nothing twice."""
+    """Load history in one-day windows per coin; resumable, re-runs store nothing twice."""
     settings = load_settings()
+    try:
+        spec = (
+            registry.spec(source_name)
+            if source_name
+            else registry.default_backfill(settings.source_priority)
+        )
+    except registry.UnknownSourceError as error:
+        fail(f"--source: {error}", code=2)
     try:
         lo, hi = parse_time(start), parse_time(end)
     except TimeFormatError as error:
@@ -170,14 +194,29 @@ def backfill_command(
         console.print(f"--end is after today: loading up to {iso_z(hi)}.")
     symbols = parse_symbols(coins) if coins else settings.coins
     try:
-        source = make_coingecko(settings, symbols, deadline=120.0)
+        source = make_history_source(settings, spec.name, symbols, deadline=120.0)
     except UnknownCoinError as error:
         fail(str(error), code=2)
+    listed, unlisted = registry.split_listed(symbols, source.symbols)
+    for symbol in unlisted:
+        err.print(
+            f"[yellow]warning:[/] {escape(spec.name)} does not list {escape(symbol)}; "
+            "skipped for this source (see `nebula sources`).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not listed:
+        source.client.close()
+        fail(
+            f"{spec.name} lists none of {', '.join(symbols)}; choose another --source "
+            "(`nebula sources` lists each source's coins).",
+            code=2,
+        )
     lake = make_lake(settings)
-    windows = plan_backfill(source.name, symbols, lo, hi)
+    windows = plan_backfill(source.name, listed, lo, hi, kind=spec.window_kind)
     with (
         Progress(
-            TextColumn("[bold]backfill[/] {task.description}"),
+            TextColumn(f"[bold]backfill {spec.name}[/] {{task.description}}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("windows"),
@@ -211,6 +250,47 @@ def backfill_command(
         f"{len(result.skipped)} windows were already stored (lake: {lake.uri})",
         markup=False,
     )
+
+
+@app.command(name="sources")
+def sources_command() -> None:
+    """List the registered sources: what each serves, its coins, limits, API root and terms."""
+    settings = load_settings()
+    priority = settings.source_priority
+    table = Table(title="sources (NEBULA_SOURCE_PRIORITY order first)", title_justify="left")
+    for column in ("source", "serves", "coins", "limits", "base URL"):
+        table.add_column(column, overflow="fold")
+    ordered = [registry.spec(n) for n in priority] + [
+        s for n, s in registry.REGISTRY.items() if n not in priority
+    ]
+    spot = registry.default_spot(priority).name
+    backfill_default = registry.default_backfill(priority).name
+    for spec in ordered:
+        options = source_options(settings, spec.name, list(settings.known_coin_ids))
+        listed = spec.symbols(options)
+        serves = [
+            *(["spot prices"] if spec.spot else []),
+            "5-minute candles, any past day"
+            if spec.past_five_minute
+            else "history (CoinGecko grid)",
+        ]
+        roles = [
+            r
+            for r, n in (("fetch", spot), ("backfill default", backfill_default))
+            if n == spec.name
+        ]
+        marked = [f"{c}*" if c in settings.coins else c for c in listed]
+        table.add_row(
+            f"{spec.name}\n{spec.title}" + (f"\n({', '.join(roles)})" if roles else ""),
+            "\n".join(serves),
+            " ".join(marked),
+            f"{spec.per_request}; {spec.rate_per_second:g} requests/s from here",
+            options.base_url,
+        )
+    console.print(table)
+    console.print("* a configured coin (NEBULA_COINS)", highlight=False)
+    for spec in ordered:
+        console.print(f"{spec.name}: {spec.terms}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,28 +1,15 @@
-"""The coins NebulaStream knows: ticker symbol -> CoinGecko id, as data."""
+"""The coins NebulaStream knows (CoinGecko's symbol map), and parsing symbols users give."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-# The one definition of the symbol <-> id mapping. Users extend it without code through
-# NEBULA_COIN_IDS='{"PEPE": "pepe"}' (any id listed by CoinGecko's /coins/list).
-DEFAULT_COIN_IDS: Mapping[str, str] = {
-    "BTC": "bitcoin",
-    "ETH": "ethereum",
-    "SOL": "solana",
-    "BNB": "binancecoin",
-    "XRP": "ripple",
-    "ADA": "cardano",
-    "DOGE": "dogecoin",
-    "AVAX": "avalanche-2",
-    "DOT": "polkadot",
-    "LINK": "chainlink",
-    "LTC": "litecoin",
-    "MATIC": "matic-network",
-    "TRX": "tron",
-    "USDC": "usd-coin",
-    "USDT": "tether",
-}
+from nebulastream.sources.coingecko import SYMBOLS
+
+# The one definition of the symbol <-> id mapping is CoinGecko's SYMBOLS, as every source
+# module holds its own. Users extend it without code through NEBULA_COIN_IDS='{"PEPE": "pepe"}'
+# (any id listed by CoinGecko's /coins/list).
+DEFAULT_COIN_IDS: Mapping[str, str] = SYMBOLS
 
 
 class UnknownCoinError(ValueError):

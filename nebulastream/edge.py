@@ -12,7 +12,9 @@ from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
 from nebulastream.settings import Settings
-from nebulastream.sources.coingecko import CoinGecko, build_client
+from nebulastream.sources import registry
+from nebulastream.sources.base import HistorySource, SpotSource
+from nebulastream.sources.coingecko import CoinGecko
 
 
 def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
@@ -24,13 +26,42 @@ def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
     return open_lake(settings.lake_uri, s3_client=s3_client, kms_key_id=settings.kms_key_id)
 
 
+def source_options(
+    settings: Settings, name: str, coins: list[str] | None = None, **kwargs: Any
+) -> registry.SourceOptions:
+    """How the registry source `name` is built from settings: NEBULA_<NAME>_BASE_URL, the
+    optional NEBULA_<NAME>_API_KEY, the CoinGecko ids of the configured (or given) coins."""
+    spec = registry.spec(name)
+    kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
+    return registry.SourceOptions(
+        base_url=settings.source_base_url(spec.name),
+        coin_ids=resolve(coins or settings.coins, settings.known_coin_ids),
+        api_key=getattr(settings, f"{spec.name}_api_key", None),
+        **kwargs,
+    )
+
+
+def make_spot_source(settings: Settings, **kwargs: Any) -> SpotSource:
+    """The scheduled fetch's source: the first in NEBULA_SOURCE_PRIORITY serving spot prices."""
+    spec = registry.default_spot(settings.source_priority)
+    source: SpotSource = spec.build(source_options(settings, spec.name, **kwargs))
+    return source
+
+
+def make_history_source(
+    settings: Settings, name: str, coins: list[str] | None = None, **kwargs: Any
+) -> HistorySource:
+    """The registry source `name` for backfill, for the configured (or the given) coins."""
+    source: HistorySource = registry.build(name, source_options(settings, name, coins, **kwargs))
+    return source
+
+
 def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs: Any) -> CoinGecko:
     """CoinGecko for the configured (or the given) coins, with the configured key and deadline."""
-    symbols = coins or settings.coins
-    ids = resolve(symbols, settings.known_coin_ids)
-    client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
-    kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
-    return CoinGecko(client, ids, has_key=bool(settings.coingecko_api_key), **kwargs)
+    source: CoinGecko = registry.build(
+        "coingecko", source_options(settings, "coingecko", coins, **kwargs)
+    )
+    return source
 
 
 def make_engine(settings: Settings) -> QueryEngine:

@@ -7,31 +7,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
-from nebulastream.lake.layout import history_key, spot_key
+from nebulastream.lake.layout import spot_key, window_key
 from nebulastream.lake.storage import LakeStorage
 from nebulastream.models import Observation, encode_batch
-from nebulastream.sources.base import SourceError, SpotBatch
+from nebulastream.sources.base import HistorySource, SourceError, SpotSource
 from nebulastream.timeutil import day_windows, parse_time
 
 log = logging.getLogger(__name__)
 
 JSONL = "application/x-ndjson"
-
-
-class SpotSource(Protocol):
-    name: str
-
-    def spot(self, *, fetched_at: datetime, slot: datetime) -> SpotBatch: ...
-
-
-class HistorySource(Protocol):
-    name: str
-
-    def history(
-        self, symbol: str, start: datetime, end: datetime, *, fetched_at: datetime
-    ) -> list[Observation]: ...
 
 
 class NothingStoredError(SourceError):
@@ -120,11 +105,21 @@ class BackfillResult:
 
 
 def plan_backfill(
-    source_name: str, coins: Sequence[str], start: datetime, end: datetime
+    source_name: str,
+    coins: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    kind: str = "history",
 ) -> list[Window]:
-    """Windows of at most one UTC day per coin, so CoinGecko serves its finest grid."""
+    """Windows of at most one UTC day per coin, each with its deterministic raw key.
+
+    A day suits every source: CoinGecko serves its finest grid for one day, and a day of
+    5-minute candles (288) fits one Coinbase (300) or Bitstamp (1000) request. `kind` is
+    "history" for points and "candles" for exchange candles (layout.window_key).
+    """
     return [
-        Window(coin, lo, hi, history_key(source_name, coin, lo, hi))
+        Window(coin, lo, hi, window_key(source_name, kind, coin, lo, hi))
         for coin in coins
         for lo, hi in day_windows(start, end)
     ]

@@ -1,4 +1,4 @@
-"""The raw observation: one coin's price as one source reported it, one JSON Lines row."""
+"""The raw observation: one coin's price (a point or a candle) from one source, one JSON line."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ class Observation:
     fetched_at: datetime
     slot: datetime
     source_payload: str
+    # Candles (exchange OHLC): the bucket's open, high and low beside price_usd = its close,
+    # the bucket's length and the USD traded in it. A point observation has span 0 and nulls.
+    open_usd: float | None = None
+    high_usd: float | None = None
+    low_usd: float | None = None
+    span_seconds: int = 0
+    volume_usd: float | None = None
 
     def problems(self) -> list[str]:
         """Why this observation would fail curation; empty when it looks usable."""
@@ -42,7 +49,32 @@ class Observation:
             found.append(f"price is not positive ({self.price_usd!r})")
         if self.observed_at is None:
             found.append("timestamp is missing")
+        if self.span_seconds:
+            found.extend(self._candle_problems())
         return found
+
+    def _candle_problems(self) -> list[str]:
+        """What curation's candle_consistent rule would reject: low <= open, close <= high, > 0."""
+        values = {"open": self.open_usd, "high": self.high_usd, "low": self.low_usd}
+        bad = [name for name, v in values.items() if v is None or not math.isfinite(v)]
+        if bad:
+            return [f"candle {', '.join(bad)} missing or not finite ({self.source_payload})"]
+        assert self.open_usd is not None and self.high_usd is not None
+        assert self.low_usd is not None
+        if min(self.open_usd, self.high_usd, self.low_usd) <= 0:
+            return [f"candle has a value that is not positive ({self.source_payload})"]
+        close = self.price_usd if self.price_usd is not None else self.open_usd
+        if (
+            not self.low_usd
+            <= min(self.open_usd, close)
+            <= max(self.open_usd, close)
+            <= (self.high_usd)
+        ):
+            return [
+                f"candle is inconsistent: low > open/close or high < open/close "
+                f"({self.source_payload})"
+            ]
+        return []
 
     def to_json_line(self) -> str:
         """One compact JSON object; non-finite numbers become null (they stay in the payload)."""
@@ -57,6 +89,11 @@ class Observation:
             "fetched_at": iso_z(self.fetched_at),
             "slot": iso_z(self.slot),
             "source_payload": self.source_payload,
+            "open_usd": _finite(self.open_usd),
+            "high_usd": _finite(self.high_usd),
+            "low_usd": _finite(self.low_usd),
+            "span_seconds": self.span_seconds,
+            "volume_usd": _finite(self.volume_usd),
         }
         return json.dumps(row, separators=(",", ":"), allow_nan=False)
 
@@ -73,6 +110,14 @@ RAW_COLUMNS: dict[str, str] = {
     "fetched_at": "string",
     "slot": "string",
     "source_payload": "string",
+    # Candle fields (null / 0 for point observations). span_seconds is a whole number in the
+    # line; it is typed double like the other numbers so every reader (pyarrow, Spark, DuckDB,
+    # the Glue table) takes it without a new type.
+    "open_usd": "double",
+    "high_usd": "double",
+    "low_usd": "double",
+    "span_seconds": "double",
+    "volume_usd": "double",
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
+from nebulastream.sources import registry
 
 
 class Settings(BaseSettings):
@@ -24,8 +25,18 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Extra or overriding symbol -> CoinGecko id, JSON: {"PEPE": "pepe"}.',
     )
-    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_base_url: str = registry.spec("coingecko").default_base_url
     coingecko_api_key: str | None = None
+    # Exchange APIs for 5-minute candles (keyless); any compatible http(s) server works.
+    # Unset means the source module's own default (registry.SourceSpec.default_base_url).
+    coinbase_base_url: str | None = None
+    bitstamp_base_url: str | None = None
+    # Registry names, first wins: which source serves a slot under source=best, and the
+    # order the defaults are picked in (the fetch: first with spot prices; backfill: first
+    # with past 5-minute data). Default: registry order, coingecko,coinbase,bitstamp.
+    source_priority: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(registry.REGISTRY)
+    )
     # Seconds between scheduled fetches; the slot grid of the raw zone.
     fetch_interval_seconds: int = Field(300, ge=60, le=3600)
     # Total time one fetch may spend retrying: well within the fetch Lambda's 60 s timeout.
@@ -99,15 +110,33 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("coingecko_base_url", mode="after")
+    @field_validator("coingecko_base_url", "coinbase_base_url", "bitstamp_base_url", mode="after")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _strip_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip().rstrip("/")
         scheme, _, rest = value.partition("://")
         if scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
             raise ValueError(
                 f"{value!r} is not an http(s) URL; use e.g. https://api.coingecko.com/api/v3."
             )
+        return value
+
+    @field_validator("source_priority", mode="before")
+    @classmethod
+    def _split_priority(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            names = [str(v).strip().lower() for v in value if str(v).strip()]
+            for name in names:
+                registry.spec(name)  # UnknownSourceError (a ValueError) names the known ones
+            if not names:
+                raise ValueError(
+                    f"is empty; name sources in order, e.g. {','.join(registry.REGISTRY)}."
+                )
+            return list(dict.fromkeys(names))
         return value
 
     @model_validator(mode="after")
@@ -121,6 +150,12 @@ class Settings(BaseSettings):
     @property
     def known_coin_ids(self) -> dict[str, str]:
         return {**DEFAULT_COIN_IDS, **self.coin_ids}
+
+    def source_base_url(self, name: str) -> str:
+        """The configured API root of a registry source: NEBULA_<NAME>_BASE_URL."""
+        spec = registry.spec(name)
+        value = getattr(self, f"{spec.name}_base_url", None)
+        return value if isinstance(value, str) else spec.default_base_url
 
     @property
     def coin_map(self) -> dict[str, str]:

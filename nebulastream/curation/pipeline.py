@@ -181,8 +181,7 @@ def plan_run(lake: VersionedLake, config: CurationConfig, *, full: bool) -> Plan
             manifest = Manifest({}, {})
     if manifest is None:
         plan = Plan(True, listing, sorted(listing), [], curated, reason=reason)
-        days = {d for k in listing for d in fed_days(str(raw_partition(k)), config)}
-        plan.days = sorted(days | set(curated))
+        plan.days = sorted(_fed(listing, config) | set(curated))
         plan.inputs = sorted(listing)
         return plan
 
@@ -195,12 +194,16 @@ def plan_run(lake: VersionedLake, config: CurationConfig, *, full: bool) -> Plan
             plan.repairs[day] = "; ".join(why) or "changed outside curation"
     for day in sorted(set(manifest.days) - set(curated)):
         plan.repairs[day] = "deleted outside curation"
-    days = {d for k in (*changed, *removed) for d in fed_days(str(raw_partition(k)), config)}
-    days |= set(plan.repairs)
-    plan.days = sorted(days)
+    plan.days = sorted(_fed((*changed, *removed), config) | set(plan.repairs))
     feeding = {p for d in plan.days for p in feeding_partitions(d, config)}
     plan.inputs = sorted(k for k in listing if raw_partition(k) in feeding)
     return plan
+
+
+def _fed(keys: Iterable[str], config: CurationConfig) -> set[str]:
+    """The days the batches can reach (worked out once per partition: a year has 105k keys)."""
+    partitions = {raw_partition(key) for key in keys}
+    return {day for p in partitions if p is not None for day in fed_days(p, config)}
 
 
 def sweep(lake: VersionedLake) -> list[str]:

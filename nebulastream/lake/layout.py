@@ -2,7 +2,9 @@
 
     raw/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl       one scheduled fetch (slot)
     raw/dt=2026-11-27/coingecko-history-BTC-20261127T0000Z-20261128T0000Z.jsonl
-                                                                 one backfill window
+                                                                 one backfill window (points)
+    raw/dt=2026-11-27/coinbase-candles-BTC-20261127T0000Z-20261128T0000Z.jsonl
+                                                                 one backfill window (candles)
     curated/dt=2026-11-28/prices.parquet                             one file per curated day
     quarantine/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl     rejected rows of that batch
     reports/curation-20261128T041002.123Z-duckdb.json                one report per curation run
@@ -39,9 +41,24 @@ SPOT_KEY_LIKE = "%-spot-%.jsonl"
 
 
 def history_key(source: str, coin: str, start: datetime, end: datetime) -> str:
-    """The raw batch of one backfill window: one per (source, coin, window)."""
+    """The raw batch of one backfill window of points: one per (source, coin, window)."""
+    return window_key(source, "history", coin, start, end)
+
+
+def candles_key(source: str, coin: str, start: datetime, end: datetime) -> str:
+    """The raw batch of one backfill window of candles: one per (source, coin, window)."""
+    return window_key(source, "candles", coin, start, end)
+
+
+WINDOW_KINDS = ("history", "candles")
+
+
+def window_key(source: str, kind: str, coin: str, start: datetime, end: datetime) -> str:
+    """`raw/dt=<start day>/<source>-<kind>-<coin>-<start>-<end>.jsonl` for a backfill window."""
+    if kind not in WINDOW_KINDS:
+        raise ValueError(f"{kind!r} is not a window kind ({', '.join(WINDOW_KINDS)})")
     return (
-        f"{RAW}{dt_partition(start)}/{source}-history-{coin}-{compact(start)}-{compact(end)}.jsonl"
+        f"{RAW}{dt_partition(start)}/{source}-{kind}-{coin}-{compact(start)}-{compact(end)}.jsonl"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -13,16 +12,46 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from nebulastream import __version__
 from nebulastream.models import Observation
-from nebulastream.sources.base import SourceError, SpotBatch
-from nebulastream.sources.retry import RetryableError, classify, next_try_hint, retrying
+from nebulastream.sources import http
+from nebulastream.sources.base import SourceError, SpotBatch, payload
+from nebulastream.sources.http import USER_AGENT, JsonApi, RateLimiter
 
 log = logging.getLogger(__name__)
 
 SOURCE = "coingecko"
-USER_AGENT = f"NebulaStream/{__version__} (+https://github.com/nebulastream/nebulastream)"
+TITLE = "CoinGecko"
+DEFAULT_BASE_URL = "https://api.coingecko.com/api/v3"
+TERMS = (
+    "Data provided by CoinGecko (https://www.coingecko.com/en/api); attribution required "
+    "on the free plans"
+)
 PRO_HOST = "pro-api.coingecko.com"
+# The Demo plan's published limit is 30 calls a minute (keyless use gets less); the scheduled
+# fetch makes one call per slot, a backfill one per coin and day.
+RATE_PER_SECOND = 0.5
+
+# Symbol -> CoinGecko id, as data: the coins NebulaStream knows (nebulastream.coins), extended
+# or overridden by NEBULA_COIN_IDS.
+SYMBOLS: Mapping[str, str] = {
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "BNB": "binancecoin",
+    "XRP": "ripple",
+    "ADA": "cardano",
+    "DOGE": "dogecoin",
+    "AVAX": "avalanche-2",
+    "DOT": "polkadot",
+    "LINK": "chainlink",
+    "LTC": "litecoin",
+    "MATIC": "matic-network",
+    "TRX": "tron",
+    "USDC": "usd-coin",
+    "USDT": "tether",
+}
+
+__all__ = ["SOURCE", "SYMBOLS", "USER_AGENT", "CoinGecko", "build_client", "parse_history"]
 
 
 def build_client(
@@ -32,19 +61,14 @@ def build_client(
     timeout: float = 10.0,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An httpx client for CoinGecko: product User-Agent, the key in the header its plan uses."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    """An httpx client for CoinGecko: the shared client, the key in the header its plan uses."""
+    headers = {}
     if api_key:
         header = (
             "x-cg-pro-api-key" if urlsplit(base_url).hostname == PRO_HOST else "x-cg-demo-api-key"
         )
         headers[header] = api_key
-    return httpx.Client(
-        base_url=base_url,
-        headers=headers,
-        timeout=httpx.Timeout(timeout, connect=5.0),
-        transport=transport,
-    )
+    return http.build_client(base_url, headers=headers, timeout=timeout, transport=transport)
 
 
 class CoinGecko:
@@ -59,15 +83,26 @@ class CoinGecko:
         *,
         deadline: float = 40.0,
         has_key: bool = False,
+        rate: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.coin_ids = dict(coin_ids)
-        self.deadline = deadline
+        self.symbols = self.coin_ids
         self.has_key = has_key
-        self.sleep = sleep
-        self.clock = clock
+        self.api = JsonApi(
+            client,
+            title=TITLE,
+            deadline=deadline,
+            limiter=RateLimiter(rate, clock=clock, sleep=sleep),
+            client_error=_client_error,
+            rate_limited_hint=None
+            if has_key
+            else "Set NEBULA_COINGECKO_API_KEY to raise the limit.",
+            sleep=sleep,
+            clock=clock,
+        )
 
     def spot(self, *, fetched_at: datetime, slot: datetime) -> SpotBatch:
         """Current prices of every configured coin in ONE call (free tier: ~10k calls a month).
@@ -88,7 +123,7 @@ class CoinGecko:
             "include_last_updated_at": "true",
             "precision": "full",
         }
-        body, attempts = self._get_json("/simple/price", params)
+        body, attempts = self.api.get("/simple/price", params)
         if not isinstance(body, dict):
             raise SourceError(
                 f"CoinGecko /simple/price answered {type(body).__name__} instead of an object; "
@@ -125,7 +160,7 @@ class CoinGecko:
             "to": str(int(end.timestamp())),
             "precision": "full",
         }
-        body, _ = self._get_json(f"/coins/{coin_id}/market_chart/range", params)
+        body, _ = self.api.get(f"/coins/{coin_id}/market_chart/range", params)
         if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
             raise SourceError(
                 f"CoinGecko market_chart/range for {symbol} has no 'prices' list; "
@@ -133,103 +168,17 @@ class CoinGecko:
             )
         return parse_history(symbol, body, start=start, end=end, fetched_at=fetched_at)
 
-    def _get_json(self, path: str, params: dict[str, str]) -> tuple[Any, int]:
-        """GET and decode JSON, retrying transient faults; SourceError with one line on failure."""
-        started = self.clock()
-        attempt = 0
-        try:
-            for attempt_state in retrying(deadline=self.deadline, sleep=self.sleep):
-                with attempt_state:
-                    attempt = attempt_state.retry_state.attempt_number
-                    left = self.deadline - (self.clock() - started)
-                    return self._attempt(path, params, left), attempt
-        except (
-            RetryableError,
-            httpx.TimeoutException,
-            httpx.TransportError,
-            httpx.DecodingError,
-        ) as error:
-            raise SourceError(
-                self._explain(path, error, attempt, self.clock() - started)
-            ) from error
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, path: str, params: dict[str, str], left: float) -> Any:
-        if left <= 0:
-            raise httpx.TimeoutException("no time left before the fetch deadline")
-        # Each wait of this attempt is cut to the time left, so the fetch ends near its
-        # deadline (well inside the Lambda timeout) rather than a whole timeout past it.
-        configured = self.client.timeout
-        timeout = httpx.Timeout(
-            connect=_capped(configured.connect, left),
-            read=_capped(configured.read, left),
-            write=_capped(configured.write, left),
-            pool=_capped(configured.pool, left),
+def _client_error(path: str, response: httpx.Response) -> str:
+    hint = "check the coin ids (NEBULA_COIN_IDS) and NEBULA_COINGECKO_BASE_URL"
+    if response.status_code in (401, 403):
+        hint = (
+            "check NEBULA_COINGECKO_API_KEY (a demo key works on api.coingecko.com, "
+            "a pro key on pro-api.coingecko.com); demo keys only reach the last 365 days"
         )
-        response = self.client.get(path, params=params, timeout=timeout)
-        failure = classify(response, time.time())
-        if failure is not None:
-            raise failure
-        if response.status_code >= 400:
-            raise SourceError(self._client_error(path, response))
-        return decode_json(response)
-
-    def _client_error(self, path: str, response: httpx.Response) -> str:
-        detail = " ".join(response.text[:200].split())
-        hint = "check the coin ids (NEBULA_COIN_IDS) and NEBULA_COINGECKO_BASE_URL"
-        if response.status_code in (401, 403):
-            hint = (
-                "check NEBULA_COINGECKO_API_KEY (a demo key works on api.coingecko.com, "
-                "a pro key on pro-api.coingecko.com); demo keys only reach the last 365 days"
-            )
-        return f"CoinGecko {path} answered HTTP {response.status_code} ({detail}); {hint}."
-
-    def _explain(self, path: str, error: BaseException, attempts: int, elapsed: float) -> str:
-        reason = error.reason if isinstance(error, RetryableError) else _transport_reason(error)
-        message = (
-            f"CoinGecko {path} failed after {attempts} attempt(s) in {elapsed:.1f} s; "
-            f"last: {reason}{next_try_hint(error, time.time())}."
-        )
-        if isinstance(error, RetryableError) and "429" in error.reason and not self.has_key:
-            message += " Set NEBULA_COINGECKO_API_KEY to raise the limit."
-        else:
-            message += " Nothing was stored; the next run tries again."
-        return message
-
-
-def _capped(configured: float | None, left: float) -> float:
-    return left if configured is None else min(configured, left)
-
-
-def _transport_reason(error: BaseException) -> str:
-    if isinstance(error, httpx.TimeoutException):
-        kind = "timed out"
-    elif isinstance(error, httpx.DecodingError):
-        kind = "a body that could not be decoded"
-    else:
-        kind = "connection failed"
-    return f"{kind} ({type(error).__name__}: {error})"
-
-
-def decode_json(response: httpx.Response) -> Any:
-    """The JSON body, or a RetryableError for HTML, empty or truncated bodies."""
-    content_type = response.headers.get("Content-Type", "")
-    text = response.text
-    if "html" in content_type or text.lstrip()[:1] == "<":
-        raise RetryableError(f"HTTP {response.status_code} with an HTML body, not JSON")
-    if not text.strip():
-        raise RetryableError(f"HTTP {response.status_code} with an empty body")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RetryableError(
-            f"HTTP {response.status_code} with a body that is not valid JSON "
-            f"(truncated? {error.msg} at byte {error.pos} of {len(text)})"
-        ) from None
-    except RecursionError:
-        raise RetryableError(
-            f"HTTP {response.status_code} with JSON nested too deeply to read"
-        ) from None
+    return (
+        f"CoinGecko {path} answered HTTP {response.status_code} ({http.detail(response)}); {hint}."
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -252,10 +201,6 @@ def _utc_from_epoch(seconds: float | None) -> datetime | None:
         return None
 
 
-def _payload(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
-
-
 def parse_spot_entry(
     symbol: str, entry: Any, *, fetched_at: datetime, slot: datetime
 ) -> Observation:
@@ -272,7 +217,7 @@ def parse_spot_entry(
         observed_at=observed_at,
         fetched_at=fetched_at,
         slot=slot,
-        source_payload=_payload(entry),
+        source_payload=payload(entry),
     )
 
 
@@ -302,7 +247,7 @@ def parse_history(
     for ms in sorted(prices):
         if not lo <= ms < hi:
             continue
-        payload = {
+        values = {
             "ts": ms,
             "price": prices[ms],
             "market_cap": caps.get(ms),
@@ -319,7 +264,7 @@ def parse_history(
                 observed_at=datetime.fromtimestamp(ms / 1000, tz=UTC),
                 fetched_at=fetched_at,
                 slot=start,
-                source_payload=_payload(payload),
+                source_payload=payload(values),
             )
         )
     return observations

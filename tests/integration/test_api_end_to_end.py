@@ -17,7 +17,8 @@ def test_backfilled_and_just_fetched_prices_are_served_before_any_transform(
     tmp_path: Path,
 ) -> None:
     lake = tmp_path / "lake"
-    backfill = ("backfill", "--start", "2026-11-27T00:00:00Z", "--end", "1795824000")
+    backfill = ("backfill", "--source", "coingecko", "--start", "2026-11-27T00:00:00Z")
+    backfill += ("--end", "1795824000")
     with serve(
         Script([Answer(200, fixture_text("coingecko/market_chart_range_bitcoin.json"))])
     ) as url:

@@ -102,7 +102,17 @@ def test_backfill_of_a_past_day_stores_every_point_served_and_a_rerun_changes_no
     lake = tmp_path / "lake"
     served = fixture_text("coingecko/market_chart_range_bitcoin.json")
     script = Script([Answer(200, served)])
-    args = ("backfill", "--start", "2026-11-27T00:00:00Z", "--end", "1795824000", "--coins", "btc")
+    args = (
+        "backfill",
+        "--source",
+        "coingecko",
+        "--start",
+        "2026-11-27T00:00:00Z",
+        "--end",
+        "1795824000",
+        "--coins",
+        "btc",
+    )
     with serve(script) as url:
         first = nebula(*args, base_url=url, lake=lake)
         snapshot = {f: f.read_bytes() for f in raw_files(lake)}
@@ -169,6 +179,8 @@ def test_backfill_to_a_far_end_stops_at_the_end_of_today(tmp_path: Path) -> None
     with serve(script) as url:
         result = nebula(
             "backfill",
+            "--source",
+            "coingecko",
             "--start",
             f"{yesterday}T00:00:00Z",
             "--end",

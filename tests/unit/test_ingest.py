@@ -63,6 +63,12 @@ def test_a_fetch_writes_one_json_lines_batch_at_the_slot_key(tmp_path: Path) -> 
             json.loads(fixture_text("coingecko/simple_price.json"))["bitcoin"],
             separators=(",", ":"),
         ),
+        # A point observation carries the candle fields as nulls and a zero span.
+        "open_usd": None,
+        "high_usd": None,
+        "low_usd": None,
+        "span_seconds": 0,
+        "volume_usd": None,
     }
     assert " " not in lines[0].replace('"source_payload"', "")  # compact, one object per line
 
@@ -239,3 +245,18 @@ def test_a_refetch_in_the_same_slot_keeps_coins_its_answer_left_out(tmp_path: Pa
     assert [r["coin"] for r in rows] == ["BTC", "ETH", "SOL"]
     assert rows[2]["fetched_at"] == "2026-11-28T04:05:01.234Z"  # SOL from the first fetch
     assert second.missing == ["SOL"] and second.kept == ["SOL"]
+
+
+def test_candle_windows_get_their_own_deterministic_keys_beside_history_ones() -> None:
+    day, next_day = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
+    [candles] = plan_backfill("coinbase", ["BTC"], day, next_day, kind="candles")
+    [points] = plan_backfill("coingecko", ["BTC"], day, next_day)
+    assert (
+        candles.key == "raw/dt=2026-11-26/coinbase-candles-BTC-20261126T0000Z-20261127T0000Z.jsonl"
+    )
+    assert (
+        points.key == "raw/dt=2026-11-26/coingecko-history-BTC-20261126T0000Z-20261127T0000Z.jsonl"
+    )
+    assert plan_backfill("coinbase", ["BTC"], day, next_day, kind="candles") == [candles]
+    with pytest.raises(ValueError, match="window kind"):
+        plan_backfill("coinbase", ["BTC"], day, next_day, kind="ohlc")

@@ -108,3 +108,30 @@ def test_a_base_url_that_is_not_http_is_refused(
     monkeypatch.setenv("NEBULA_COINGECKO_BASE_URL", given)
     with pytest.raises(ValidationError, match="not an http"):
         Settings()
+
+
+def test_source_priority_is_a_list_of_registry_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().source_priority == ["coingecko", "coinbase", "bitstamp"]
+    monkeypatch.setenv("NEBULA_SOURCE_PRIORITY", " Bitstamp, coinbase,,bitstamp ")
+    assert Settings().source_priority == ["bitstamp", "coinbase"]
+
+
+@pytest.mark.parametrize(("value", "says"), [("binance", "known sources"), (" , ", "is empty")])
+def test_a_source_priority_naming_no_known_source_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    monkeypatch.setenv("NEBULA_SOURCE_PRIORITY", value)
+    with pytest.raises(ValidationError, match=says):
+        Settings()
+
+
+def test_exchange_base_urls_default_to_the_source_module_and_can_be_moved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().source_base_url("coinbase") == "https://api.exchange.coinbase.com"
+    assert Settings().source_base_url("bitstamp") == "https://www.bitstamp.net/api/v2"
+    monkeypatch.setenv("NEBULA_BITSTAMP_BASE_URL", "http://127.0.0.1:8080/api/v2/")
+    assert Settings().source_base_url("bitstamp") == "http://127.0.0.1:8080/api/v2"
+    monkeypatch.setenv("NEBULA_COINBASE_BASE_URL", "api.exchange.coinbase.com")
+    with pytest.raises(ValidationError, match="not an http"):
+        Settings()
