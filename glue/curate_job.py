@@ -3,6 +3,7 @@
     --lake_uri s3://bucket[/prefix]   the lake (required)
     --full true|false                 rebuild every day from raw (default false)
     --spike_factor 1.5                curation knobs (definition.CurationConfig)
+    --deviation_pct 2.0
     --slot_seconds 300
     --lease_wait_seconds 300          how long to wait for another curation run
 
@@ -22,6 +23,7 @@ from typing import Any
 OPTIONS = {
     "full": "false",
     "spike_factor": "1.5",
+    "deviation_pct": "2.0",
     "slot_seconds": "300",
     "lease_wait_seconds": "300",
 }
@@ -84,7 +86,9 @@ def main(argv: Sequence[str]) -> int:
         else:
             lake = open_lake(uri)
         config = CurationConfig(
-            spike_factor=float(args["spike_factor"]), slot_seconds=int(args["slot_seconds"])
+            spike_factor=float(args["spike_factor"]),
+            deviation_pct=float(args["deviation_pct"]),
+            slot_seconds=int(args["slot_seconds"]),
         )
         report = curate(
             lake,

@@ -81,7 +81,10 @@ def make_engine(settings: Settings) -> QueryEngine:
 
 
 def make_curation_config(settings: Settings) -> CurationConfig:
-    """The rules' knobs from settings: the spike factor, and the fetch grid for gap reports."""
+    """The rules' knobs from settings: the spike factor, the cross-source deviation, and the
+    fetch grid for gap reports."""
     return CurationConfig(
-        spike_factor=settings.spike_factor, slot_seconds=settings.fetch_interval_seconds
+        spike_factor=settings.spike_factor,
+        deviation_pct=settings.source_deviation_pct,
+        slot_seconds=settings.fetch_interval_seconds,
     )

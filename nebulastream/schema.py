@@ -14,6 +14,14 @@ CURATED_COLUMNS: dict[str, str] = {
     "change_24h_pct": "double",
     "source": "string",
     "fetched_at": "timestamp",
+    # Candles (exchange OHLC): the bucket's open, high and low beside price_usd = its close,
+    # and the USD traded in it; null for point observations. span_seconds: 0 for a point,
+    # 300 for a 5-minute candle (whose ts is its bucket start).
+    "open_usd": "double",
+    "high_usd": "double",
+    "low_usd": "double",
+    "span_seconds": "bigint",
+    "volume_usd": "double",
     # The raw batch the row was curated from (its key under raw/): re-curating a batch
     # replaces every row it produced, and queries let a newer raw batch replace its rows.
     "raw_key": "string",

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Curation: a price more than this factor above or below its neighbours is flagged as a
     # spike in the run report (kept in curated, not dropped).
     spike_factor: float = Field(1.5, gt=1.0)
+    # Curation: two sources' prices of one coin and 5-minute slot further apart than this
+    # percentage (of the lower) are flagged in the run report (both kept).
+    source_deviation_pct: float = Field(2.0, gt=0, le=100)
     # `nebula run`: seconds between local curation runs (the Glue job's schedule in AWS).
     transform_interval_seconds: int = Field(3600, ge=300, le=86400)
 

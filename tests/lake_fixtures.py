@@ -18,7 +18,12 @@ from nebulastream.lake.storage import LocalLake
 from nebulastream.models import Observation, encode_batch
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 
-_ARROW = {"string": pa.string(), "double": pa.float64(), "timestamp": pa.timestamp("us")}
+_ARROW = {
+    "string": pa.string(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us"),
+}
 # Naive microsecond timestamps holding UTC: Parquet TIMESTAMP(MICROS), isAdjustedToUTC=false.
 CURATED_SCHEMA = pa.schema([(name, _ARROW[kind]) for name, kind in CURATED_COLUMNS.items()])
 
@@ -39,6 +44,11 @@ class Row:
     change_24h_pct: float | None = -1.5
     source: str = "coingecko"
     fetched_at: datetime | None = None
+    open_usd: float | None = None  # candles: open, high, low, span 300, USD volume
+    high_usd: float | None = None
+    low_usd: float | None = None
+    span_seconds: int = 0
+    volume_usd: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         fetched = self.fetched_at or self.ts
@@ -51,6 +61,11 @@ class Row:
             "change_24h_pct": self.change_24h_pct,
             "source": self.source,
             "fetched_at": fetched.astimezone(UTC).replace(tzinfo=None),
+            "open_usd": self.open_usd,
+            "high_usd": self.high_usd,
+            "low_usd": self.low_usd,
+            "span_seconds": self.span_seconds,
+            "volume_usd": self.volume_usd,
         }
 
 

@@ -39,7 +39,19 @@ RAW_INPUT_COLUMNS: dict[str, str] = {
     "corrupt_record": "string",
 }
 RAW_FIELDS = [c for c in RAW_INPUT_COLUMNS if c not in ("raw_key", "corrupt_record")]
-MEASURES = ["price_usd", "market_cap_usd", "volume_24h_usd", "change_24h_pct"]
+MEASURES = [
+    "price_usd",
+    "market_cap_usd",
+    "volume_24h_usd",
+    "change_24h_pct",
+    "open_usd",
+    "high_usd",
+    "low_usd",
+    "volume_usd",
+]
+# What `candidates` takes from `checked` besides coin, time, source and batch: the measures
+# and the span as whole seconds (see _SPAN).
+CARRIED = [*MEASURES, "span_s AS span_seconds"]
 US = 1_000_000
 DAY_US = 86400 * US
 
@@ -49,6 +61,7 @@ class CurationConfig:
     """The knobs of the rules. Defaults suit CoinGecko's 5-minute spot and daily backfill."""
 
     spike_factor: float = 1.5  # a point this many times above/below both neighbours is flagged
+    deviation_pct: float = 2.0  # two sources' prices of one coin and slot this far apart: flagged
     max_skew_seconds: int = 120  # clock skew tolerated between source, fetcher and this run
     max_lag_seconds: int = 3600  # how stale a spot price may be against its slot
     batch_span_seconds: int = 86400  # a batch covers at most one day after its slot (backfill)
@@ -57,6 +70,8 @@ class CurationConfig:
     def __post_init__(self) -> None:
         if not self.spike_factor > 1:
             raise ValueError(f"spike_factor must be greater than 1, not {self.spike_factor}")
+        if not self.deviation_pct > 0:
+            raise ValueError(f"deviation_pct must be above 0, not {self.deviation_pct}")
         if self.slot_seconds <= 0 or 86400 % self.slot_seconds:
             raise ValueError(f"slot_seconds must divide a day, not {self.slot_seconds}")
 
@@ -126,6 +141,14 @@ REJECT_RULES: tuple[Rule, ...] = (
         "price_usd > 0 AND price_usd < CAST('Infinity' AS DOUBLE)",
     ),
     Rule(
+        "candle_consistent",
+        "a candle (span_seconds > 0) has open, high and low, all finite and above zero, with "
+        "low <= open, close <= high (close is price_usd); a point (span 0) passes",
+        "span_s = 0 OR (span_s > 0 AND open_usd > 0 AND low_usd > 0 "
+        "AND high_usd < CAST('Infinity' AS DOUBLE) AND low_usd <= open_usd "
+        "AND low_usd <= price_usd AND open_usd <= high_usd AND price_usd <= high_usd)",
+    ),
+    Rule(
         "ts_not_future",
         "the observation is not later than its fetch, nor the fetch later than this run "
         "(beyond max_skew_seconds)",
@@ -150,6 +173,12 @@ SPIKE_RULE = Rule(
     "the price is more than spike_factor above or below both neighbours of the same coin "
     "and source; flagged in the report, kept in curated",
     "see spikes_sql()",
+)
+DEVIATION_RULE = Rule(
+    "source_deviation",
+    "two sources' prices for the same coin and slot differ by more than deviation_pct of the "
+    "lower one; flagged in the report, both kept",
+    "see deviations_sql()",
 )
 RULE_NAMES = [rule.name for rule in REJECT_RULES]
 
@@ -183,6 +212,7 @@ SELECT *,
     END AS rule
 FROM (
     SELECT raw_key, {", ".join(RAW_FIELDS)}, corrupt_record,
+        {SPAN_SECONDS} AS span_s,
         {d.call(d.parse_us, "observed_at")} AS ts_us,
         {d.call(d.parse_us, "fetched_at")} AS fetched_us,
         {d.call(d.parse_us, "slot")} AS slot_us,
@@ -192,6 +222,14 @@ FROM (
 """
 
 
+# A line's span as a whole number of seconds (the API's raw side uses it too): 0 when absent
+# (a point, or a line written before candles existed), -1 (rejected by candle_consistent) when
+# negative, fractional, beyond a day or not a number. The raw double stays for quarantine.
+SPAN_SECONDS = (
+    "CASE WHEN span_seconds IS NULL THEN 0 "
+    "WHEN span_seconds >= 0 AND span_seconds <= 86400 AND span_seconds = FLOOR(span_seconds) "
+    "THEN CAST(span_seconds AS BIGINT) ELSE -1 END"
+)
 # The batch key's partition day as RFC 3339 midnight ('' when the key has none: rule fails).
 _PARTITION_START = (
     "concat(regexp_extract(raw_key, 'dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1), 'T00:00:00Z')"
@@ -234,11 +272,11 @@ def candidates_sql(d: Dialect) -> str:
     taken over the whole batch before the day filter, so it never depends on which days a
     run happens to rebuild.
     """
-    measures = ", ".join(MEASURES)
+    carried = ", ".join(CARRIED)
     tiebreak = ", ".join(f"{m} DESC NULLS LAST" for m in MEASURES)
     return f"""
 SELECT * FROM (
-    SELECT coin, ts_us, {measures}, source, fetched_us, raw_key,
+    SELECT coin, ts_us, {carried}, source, fetched_us, raw_key,
         CASE WHEN raw_key LIKE '{SPOT_KEY_LIKE}' THEN ROW_NUMBER() OVER (
             PARTITION BY raw_key, coin, source ORDER BY fetched_us DESC, ts_us DESC, {tiebreak}
         ) ELSE 1 END AS rank_in_slot
@@ -256,13 +294,13 @@ def deduped_sql() -> str:
     which engine read them.
     """
     key = ", ".join(k if k != "ts" else "ts_us" for k in DEDUP_KEY)
-    measures = ", ".join(MEASURES)
+    carried = ", ".join([*MEASURES, "span_seconds"])
     tiebreak = ", ".join(f"{m} DESC NULLS LAST" for m in MEASURES)
     return f"""
-SELECT coin, ts_us, {measures}, source, fetched_us, raw_key
+SELECT coin, ts_us, {carried}, source, fetched_us, raw_key
 FROM (
     SELECT *, ROW_NUMBER() OVER (
-        PARTITION BY {key} ORDER BY fetched_us DESC, {tiebreak}, raw_key DESC
+        PARTITION BY {key} ORDER BY fetched_us DESC, {tiebreak}, span_seconds DESC, raw_key DESC
     ) AS rank_in_key
     FROM candidates WHERE rank_in_slot = 1
 ) AS ranked
@@ -306,6 +344,32 @@ FROM (
 ) AS neighbours
 WHERE {jump("prev_price")} AND {jump("next_price")}
 ORDER BY coin, source, ts_us
+"""
+
+
+def deviations_sql(config: CurationConfig) -> str:
+    """Coins and slots where two sources' prices differ by more than deviation_pct (of the
+    lower one); flagged in the report, both rows kept. Each source's last price in the slot
+    counts (a candle's close)."""
+    slot = config.slot_seconds * US
+    pct = repr(float(config.deviation_pct))
+    return f"""
+WITH last_price AS (
+    SELECT coin, source, slot_us, price_usd FROM (
+        SELECT coin, source, ts_us - (ts_us % {slot}) AS slot_us, price_usd,
+            ROW_NUMBER() OVER (
+                PARTITION BY coin, source, ts_us - (ts_us % {slot}) ORDER BY ts_us DESC
+            ) AS recency
+        FROM deduped
+    ) AS ranked
+    WHERE recency = 1
+)
+SELECT a.coin AS coin, a.slot_us AS slot_us, a.source AS source_a, a.price_usd AS price_a,
+    b.source AS source_b, b.price_usd AS price_b
+FROM last_price a JOIN last_price b
+    ON a.coin = b.coin AND a.slot_us = b.slot_us AND a.source < b.source
+WHERE ABS(a.price_usd - b.price_usd) > {pct} / 100 * LEAST(a.price_usd, b.price_usd)
+ORDER BY coin, slot_us, source_a, source_b
 """
 
 

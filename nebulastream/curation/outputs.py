@@ -10,11 +10,13 @@ from typing import Any, Protocol, runtime_checkable
 from nebulastream.curation.definition import (
     CurationConfig,
     counts_sql,
+    deviations_sql,
     gaps_sql,
     quarantine_sql,
     spikes_sql,
 )
 from nebulastream.curation.report import (
+    Deviation,
     Gap,
     RunReport,
     Spike,
@@ -98,5 +100,6 @@ def publish_results(
         rows_written=rows_written,
         days_written=days_written,
         spikes=[Spike(**row) for row in query(spikes_sql(config))],
+        deviations=[Deviation(**row) for row in query(deviations_sql(config))],
         gaps=[Gap(**row) for row in query(gaps_sql(config))],
     )

@@ -15,6 +15,7 @@ from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 _ARROW_TYPES = {
     "string": pa.string(),
     "double": pa.float64(),
+    "bigint": pa.int64(),
     # No time zone: Parquet TIMESTAMP(MICROS, isAdjustedToUTC=false) holding UTC, which DuckDB
     # reads as TIMESTAMP (not TIMESTAMPTZ) and Athena/Spark as the same wall-clock instants.
     "timestamp": pa.timestamp("us"),

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nebulastream.curation.definition import (
+    DEVIATION_RULE,
     REJECT_RULES,
     SPIKE_RULE,
     US,
@@ -43,6 +44,16 @@ class Spike:
     next_price: float | None
 
 
+@dataclass(frozen=True)
+class Deviation:
+    coin: str
+    slot_us: int
+    source_a: str
+    price_a: float
+    source_b: str
+    price_b: float
+
+
 @dataclass
 class RunReport:
     """What one curation run did; written as JSON under reports/ and printed as a summary."""
@@ -70,6 +81,7 @@ class RunReport:
     repaired: list[dict[str, str]] = field(default_factory=list)  # days rebuilt: damage found
     leftovers_removed: list[str] = field(default_factory=list)  # an interrupted run's temp files
     spikes: dict[str, Any] = field(default_factory=dict)
+    deviations: dict[str, Any] = field(default_factory=dict)  # sources disagreeing on a slot
     gaps: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
@@ -114,6 +126,11 @@ class RunReport:
                 f"  spikes flagged (kept): {self.spikes['count']} "
                 f"(factor {self.config.get('spike_factor')})"
             )
+        if self.deviations.get("count"):
+            lines.append(
+                f"  sources disagree (kept): {self.deviations['count']} slot(s) beyond "
+                f"{self.config.get('deviation_pct')} %"
+            )
         for coin, info in self.gaps.get("by_coin", {}).items():
             shown = ", ".join(f"{a}..{b}" for a, b in info["ranges"][:3])
             more = info["range_count"] - min(3, len(info["ranges"]))
@@ -136,6 +153,7 @@ def build_report(
     rows_written: int,
     days_written: Sequence[str],
     spikes: Iterable[Spike],
+    deviations: Iterable[Deviation],
     gaps: Iterable[Gap],
 ) -> RunReport:
     """Fill a report's figures from the definition's query results."""
@@ -149,9 +167,12 @@ def build_report(
     report.rows_added = rows_written - rows_existing
     report.partitions_written = list(days_written)
     report.spikes = _spikes(list(spikes))
+    report.deviations = _deviations(list(deviations))
     report.gaps = _gaps(list(gaps), config)
     report.config = asdict(config)
-    report.rules = {rule.name: rule.description for rule in (*REJECT_RULES, SPIKE_RULE)}
+    report.rules = {
+        rule.name: rule.description for rule in (*REJECT_RULES, SPIKE_RULE, DEVIATION_RULE)
+    }
     return report
 
 
@@ -172,6 +193,28 @@ def _spikes(spikes: list[Spike]) -> dict[str, Any]:
                 "next_price": s.next_price,
             }
             for s in spikes[:MAX_LISTED]
+        ],
+    }
+
+
+def _deviations(found: list[Deviation]) -> dict[str, Any]:
+    by_coin: dict[str, int] = {}
+    for item in found:
+        by_coin[item.coin] = by_coin.get(item.coin, 0) + 1
+    return {
+        "count": len(found),
+        "by_coin": by_coin,
+        "slots": [
+            {
+                "coin": d.coin,
+                "slot": us_to_iso(d.slot_us),
+                d.source_a: d.price_a,
+                d.source_b: d.price_b,
+                "difference_pct": round(
+                    abs(d.price_a - d.price_b) / min(d.price_a, d.price_b) * 100, 3
+                ),
+            }
+            for d in found[:MAX_LISTED]
         ],
     }
 

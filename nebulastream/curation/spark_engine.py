@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DataType,
     DoubleType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -40,6 +41,7 @@ SPARK_CONF = {
 _SPARK_TYPES: dict[str, DataType] = {
     "string": StringType(),
     "double": DoubleType(),
+    "bigint": LongType(),
     # Parquet TIMESTAMP(MICROS, isAdjustedToUTC=false), as nebulastream.schema requires.
     "timestamp": TimestampNTZType(),
 }

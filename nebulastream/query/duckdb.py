@@ -39,7 +39,12 @@ from nebulastream.query.base import Dialect, EngineError, Query
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 
 log = logging.getLogger(__name__)
-_DUCK_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "timestamp": "TIMESTAMP"}
+_DUCK_TYPES = {
+    "string": "VARCHAR",
+    "double": "DOUBLE",
+    "bigint": "BIGINT",
+    "timestamp": "TIMESTAMP",
+}
 _DAY_FOLDER = re.compile(rf"^{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})$")
 _COLUMNS = ", ".join(sql.COLUMNS)
 _HIVE = f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from nebulastream.curation.definition import CurationConfig
+from nebulastream.curation.definition import REJECT_RULES, SPAN_SECONDS, CurationConfig
 from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN
 
 SqlValue = str | int | float
@@ -65,9 +65,11 @@ def _raw_time(column: str) -> str:
 # stay out of answers before curation too, so a point never shows and then vanishes. The
 # bounds are curation's own; `fetched_at <= now + skew` is left to curation (it needs a clock).
 _RULES = CurationConfig()
+_CANDLE_CONSISTENT = next(r.passes for r in REJECT_RULES if r.name == "candle_consistent")
 RAW_ACCEPTED = f"""coin IS NOT NULL AND coin <> '' AND source IS NOT NULL AND source <> ''
     AND ts IS NOT NULL AND fetched_at IS NOT NULL AND slot_ts IS NOT NULL
     AND price_usd > 0 AND price_usd < CAST('Infinity' AS DOUBLE)
+    AND ({_CANDLE_CONSISTENT})
     AND ts <= fetched_at + INTERVAL '{_RULES.max_skew_seconds}' SECOND
     AND ts >= slot_ts - INTERVAL '{_RULES.max_lag_seconds}' SECOND
     AND ts < slot_ts + INTERVAL '{_RULES.batch_span_seconds}' SECOND"""
@@ -114,10 +116,11 @@ curated_rows AS (
          OR raw_key NOT IN (SELECT raw_key FROM raw_batches WHERE raw_key IS NOT NULL))
 ),
 raw_rows AS (
-  SELECT {_COLUMN_LIST}
+  SELECT {_COLUMN_LIST.replace("span_seconds", "span_s AS span_seconds")}
   FROM (
     SELECT coin, {_raw_time("observed_at")} AS ts, price_usd, market_cap_usd, volume_24h_usd,
            change_24h_pct, source, {_raw_time("fetched_at")} AS fetched_at,
+           open_usd, high_usd, low_usd, {SPAN_SECONDS} AS span_s, volume_usd,
            {_raw_time("slot")} AS slot_ts, {raw_key} AS raw_key
     FROM {raw}
     WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}

@@ -52,6 +52,7 @@ def test_fixture_batches_become_one_parquet_file_per_day(tmp_path: Path) -> None
         "well_formed": 1,
         "required_fields": 1,
         "price_finite_positive": 1,
+        "candle_consistent": 0,
         "ts_not_future": 1,
         "ts_plausible_for_batch": 1,
         "slot_on_batch_day": 0,
