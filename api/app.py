@@ -10,6 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 
 from api import errors
+from api.guard import QueryGuard
 from api.routers import coins, dashboard, health, prices
 from nebulastream import __version__
 
@@ -39,6 +40,8 @@ def create_app() -> FastAPI:
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
     )
+    # Added last, so it runs first: an over-long query is refused before anything parses it.
+    app.add_middleware(QueryGuard)
     errors.install(app)
     app.include_router(prices.router)
     app.include_router(coins.router)

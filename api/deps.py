@@ -6,6 +6,7 @@ Tests replace them with `app.dependency_overrides[get_engine] = ...`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -37,12 +38,22 @@ def get_engine(
 async def single_valued_query(request: Request) -> None:
     """A parameter given twice is a 400: FastAPI would silently keep only the last one.
 
-    async: it does no I/O, so it runs on the event loop instead of costing a thread hop.
+    One pass over the pairs (QueryGuard caps how many there are). async: it does no I/O, so
+    it runs on the event loop instead of costing a thread hop.
     """
-    for name in dict.fromkeys(request.query_params.keys()):
-        if len(request.query_params.getlist(name)) > 1:
-            hint = " (for several coins: coin=BTC,ETH)" if name == "coin" else ""
-            raise QueryInputError(name, f"{name} is given more than once: give it once{hint}.")
+    if (name := first_repeated(request.query_params.multi_items())) is not None:
+        hint = " (for several coins: coin=BTC,ETH)" if name == "coin" else ""
+        raise QueryInputError(name, f"{name} is given more than once: give it once{hint}.")
+
+
+def first_repeated(pairs: Iterable[tuple[str, str]]) -> str | None:
+    """The first name seen a second time, in one pass over (name, value) pairs."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def get_clock() -> datetime:

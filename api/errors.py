@@ -53,11 +53,24 @@ def install(app: FastAPI) -> None:
         return _error(503, str(error), {"Retry-After": "30", "Cache-Control": "no-store"})
 
 
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+
+
 def drop_validation_schemas(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents a 422 the app never sends (validation errors are 400 here)."""
+    """FastAPI documents a 422 the app never sends (validation errors are 400 here); the query
+    caps (api.guard) apply to every route, so each documents their 400 and 414."""
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses.setdefault("400", _error_response(BAD_INPUT[400]["description"]))
+            responses.setdefault(
+                "414", _error_response("The query string is too long; `detail` says the cap.")
+            )
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

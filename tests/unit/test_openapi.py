@@ -17,10 +17,10 @@ def spec() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "statuses"),
     [
-        ("/prices/latest", {"200", "400", "503"}),
-        ("/prices/history", {"200", "400", "503"}),
-        ("/coins", {"200", "503"}),
-        ("/health", {"200", "503"}),
+        ("/prices/latest", {"200", "400", "414", "503"}),
+        ("/prices/history", {"200", "400", "414", "503"}),
+        ("/coins", {"200", "400", "414", "503"}),
+        ("/health", {"200", "400", "414", "503"}),
     ],
 )
 def test_each_route_documents_its_answers(
