@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.guard import QueryGuard
+from api.guard import RequestGuard
 from api.routers import coins, dashboard, health, prices
 from nebulastream import __version__
 
@@ -40,8 +40,8 @@ def create_app() -> FastAPI:
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
     )
-    # Added last, so it runs first: an over-long query is refused before anything parses it.
-    app.add_middleware(QueryGuard)
+    # Added last, so it runs first: the request id, and an over-long query refused unparsed.
+    app.add_middleware(RequestGuard)
     errors.install(app)
     app.include_router(prices.router)
     app.include_router(coins.router)

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from nebulastream.edge import make_engine
-from nebulastream.query import QueryEngine
+from nebulastream.query import EngineError, QueryEngine
 from nebulastream.query.service import QueryInputError
 from nebulastream.settings import Settings, get_settings
 from nebulastream.timeutil import utcnow
@@ -30,7 +30,10 @@ def get_engine(
         with _engine_lock:
             engine = getattr(request.app.state, "engine", None)
             if engine is None:
-                engine = make_engine(settings)
+                try:
+                    engine = make_engine(settings)
+                except Exception as error:  # settings or AWS set-up: the log says which
+                    raise EngineError(f"could not build the query engine: {error}") from error
                 request.app.state.engine = engine
     return engine
 
@@ -38,7 +41,7 @@ def get_engine(
 async def single_valued_query(request: Request) -> None:
     """A parameter given twice is a 400: FastAPI would silently keep only the last one.
 
-    One pass over the pairs (QueryGuard caps how many there are). async: it does no I/O, so
+    One pass over the pairs (RequestGuard caps how many there are). async: it does no I/O, so
     it runs on the event loop instead of costing a thread hop.
     """
     if (name := first_repeated(request.query_params.multi_items())) is not None:

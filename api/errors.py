@@ -1,16 +1,25 @@
-"""Bad input is a 400 saying what to change; an engine failure is a 503. Both are documented."""
+"""Every error answer is `ErrorResponse`: a message for the client and the request id.
+
+Bad input is a 400 saying what to change; an engine failure is a 503 whose cause (paths, SQL,
+Athena or botocore text with account ids and ARNs) goes to the log under the request id only.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
+from api.guard import error_body
 from api.models import ErrorResponse
 from nebulastream.query import EngineError
 from nebulastream.query.service import QueryInputError
+
+log = logging.getLogger("api")
 
 BAD_INPUT: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Bad input; `detail` says what to change."}
@@ -18,13 +27,26 @@ BAD_INPUT: dict[int | str, dict[str, Any]] = {
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorResponse,
-        "description": "The query engine could not answer; `detail` says why. Retry later.",
+        "description": "The query engine could not answer; retry later. The server log has the "
+        "cause under `request_id`.",
     }
 }
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+def request_id(request: Request) -> str:
+    rid: str = getattr(request.state, "request_id", "-")
+    return rid
+
+
+def error(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        error_body(detail, request_id(request)),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -41,16 +63,27 @@ def _describe(error: dict[str, Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(QueryInputError)
-    async def bad_input(request: Request, error: QueryInputError) -> JSONResponse:
-        return _error(400, str(error))
+    async def bad_input(request: Request, exc: QueryInputError) -> Response:
+        return error(request, 400, str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return _error(400, " ".join(_describe(e) for e in error.errors()))
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error(request, 400, " ".join(_describe(e) for e in exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # Starlette's own: 404 for an unknown path, 405 for a method a route does not take.
+        return error(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(EngineError)
-    async def unavailable(request: Request, error: EngineError) -> JSONResponse:
-        return _error(503, str(error), {"Retry-After": "30", "Cache-Control": "no-store"})
+    async def unavailable(request: Request, exc: EngineError) -> Response:
+        rid = request_id(request)
+        log.warning("request %s: engine error: %s", rid, exc, extra={"request_id": rid})
+        detail = (
+            "The query engine could not answer; retry in a moment. If it persists, the server "
+            f"log has the cause under request id {rid}."
+        )
+        return error(request, 503, detail, {"Retry-After": "30"})
 
 
 def _error_response(description: str) -> dict[str, Any]:

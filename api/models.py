@@ -130,15 +130,24 @@ class HealthResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx body: a message for the client and the id the server log files it under.
+
+    Server-side causes (paths, SQL, cloud error text) go to the log only, under `request_id`.
+    """
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "detail": "Unknown coin 'DOGEX'. Use ticker symbols, comma-separated, "
-                    "from: BTC, ETH, SOL (e.g. coin=BTC,ETH)."
+                    "from: BTC, ETH, SOL (e.g. coin=BTC,ETH).",
+                    "request_id": "5f0c3a1e9b7d4c2a8e6f1d3b5a7c9e0f",
                 }
             ]
         }
     )
 
     detail: str = Field(description="What went wrong and what to change.")
+    request_id: str = Field(
+        description="This request's id, also in the X-Request-Id header and the server log."
+    )

@@ -4,7 +4,7 @@
 
 "Before" replays the repeated-parameter check as it was (one `getlist` scan per distinct
 name: quadratic) on the 10,000-parameter query string of issue 14; "after" sends the same
-request through the app (QueryGuard refuses it with a 414 before anything parses it) and also
+request through the app (RequestGuard refuses it with a 414 before anything parses it) and also
 times the new one-pass check on the same pairs, as if there were no cap. All in this process,
 best of --repeat runs; the ratios are what to read, not the absolute times.
 """

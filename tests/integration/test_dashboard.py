@@ -432,7 +432,8 @@ def test_an_api_failure_is_explained_and_retry_recovers_once_the_lake_is_fixed(
     # Each answer reads the whole year (DOGE has no rows, so /coins looks everywhere): all 503.
     message = page.locator("#chart-message")
     expect(message).to_contain_text("Could not load the coin list: coins answered 503:")
-    expect(message).to_contain_text("DuckDB could not read the lake")
+    expect(message).to_contain_text("The query engine could not answer; retry in a moment.")
+    expect(message).to_contain_text("request id")
 
     victim.write_bytes(good)  # the file is repaired (say, by a transform re-run)
     before = len(dashboard.history_calls())
