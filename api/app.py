@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from api import errors
 from api.guard import RequestGuard
+from api.head import HeadAsGet, document_head
 from api.routers import coins, dashboard, health, prices
 from nebulastream import __version__
 
@@ -38,8 +39,9 @@ def create_app() -> FastAPI:
     # gzipped); level 5 compresses nearly as well as Starlette's default 9, in less time.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
+        CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"]
     )
+    app.add_middleware(HeadAsGet)
     # Added last, so it runs first: the request id, and an over-long query refused unparsed.
     app.add_middleware(RequestGuard)
     errors.install(app)
@@ -56,7 +58,7 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = errors.drop_validation_schemas(default_openapi())
+            app.openapi_schema = document_head(errors.drop_validation_schemas(default_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
