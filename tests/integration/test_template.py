@@ -180,6 +180,10 @@ def test_lambda_zip_holds_the_code_and_linux_wheels_but_no_junk(package: Package
     assert "handlers/api.py" in names
     # The dashboard ships with the API, its chart library included (built by `make install`).
     assert {"api/static/index.html", "api/static/vendor/uPlot.iife.min.js"} <= set(names)
+    # So does /docs' Swagger UI: nothing is loaded from a CDN.
+    assert {"api/static/docs/index.html", "api/static/docs/vendor/swagger-ui-bundle.js"} <= set(
+        names
+    )
     # boto3 and friends come with the Lambda runtime; dev folders never ship.
     forbidden = {"boto3", "botocore", "s3transfer", "tests", "node_modules", "docs", "data"}
     forbidden |= {"benchmarks", "glue", "scripts", ".venv", ".serverless", "test-artifacts"}
