@@ -25,6 +25,14 @@ DEFAULT_COIN_IDS: Mapping[str, str] = {
 }
 
 
+# What a user may write for coins (the API's OpenAPI states it): ASCII letters and digits, so
+# no look-alike upper-cases into a known symbol (U+017F long s + 'ol' gives 'SOL'); several,
+# comma-separated.
+SYMBOL = "[A-Za-z0-9]{1,16}"
+SYMBOLS_PATTERN = f"^{SYMBOL}(,{SYMBOL})*$"
+ONE_SYMBOL_PATTERN = f"^{SYMBOL}$"
+
+
 class UnknownCoinError(ValueError):
     """A symbol that has no CoinGecko id in the mapping."""
 

@@ -7,21 +7,27 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
-from api.errors import BAD_INPUT, UNAVAILABLE
+from api.errors import BAD_INPUT, NOT_FOUND_OR_RULE, UNAVAILABLE
 from api.headers import answer, until_next_slot
 from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
+from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
 from nebulastream.query import service
 from nebulastream.query.service import Interval
+from nebulastream.timeutil import TIME_PATTERN
 
 router = APIRouter(prefix="/prices", tags=["prices"], dependencies=[Depends(single_valued_query)])
 
-TIME_HELP = "RFC 3339 (2026-11-01T00:00:00Z) or Unix seconds (1793491200)."
+TIME_HELP = (
+    "RFC 3339 with an offset (2026-11-01T00:00:00Z) or Unix seconds (1793491200), ASCII digits."
+)
+# Every known coin, comma-separated, fits with room to spare.
+MAX_COINS_TEXT = 512
 
 
 @router.get(
     "/latest",
     response_model=LatestResponse,
-    responses={**BAD_INPUT, **UNAVAILABLE},
+    responses={**BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
     summary="The newest stored price of each coin",
 )
 def latest_prices(
@@ -31,8 +37,11 @@ def latest_prices(
     coin: Annotated[
         str | None,
         Query(
-            description="Comma-separated symbols; default: the configured coins.",
+            description="Comma-separated symbols (ASCII letters and digits); default: the "
+            "configured coins.",
             examples=["BTC,ETH"],
+            pattern=SYMBOLS_PATTERN,
+            max_length=MAX_COINS_TEXT,
         ),
     ] = None,
 ) -> Response:
@@ -60,18 +69,24 @@ def latest_prices(
 @router.get(
     "/history",
     response_model=HistoryResponse,
-    responses={**BAD_INPUT, **UNAVAILABLE},
+    responses={**BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
     summary="OHLC buckets of one coin over [start, end)",
 )
 def price_history(
     settings: SettingsDep,
     engine: EngineDep,
     now: NowDep,
-    coin: Annotated[str, Query(description="One symbol.", examples=["ETH"])],
+    coin: Annotated[
+        str,
+        Query(description="One symbol (ASCII letters and digits).", pattern=ONE_SYMBOL_PATTERN),
+    ],
     start: Annotated[
-        str | None, Query(description=f"Inclusive; default end - 24 h. {TIME_HELP}")
+        str | None,
+        Query(description=f"Inclusive; default end - 24 h. {TIME_HELP}", pattern=TIME_PATTERN),
     ] = None,
-    end: Annotated[str | None, Query(description=f"Exclusive; default now. {TIME_HELP}")] = None,
+    end: Annotated[
+        str | None, Query(description=f"Exclusive; default now. {TIME_HELP}", pattern=TIME_PATTERN)
+    ] = None,
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,

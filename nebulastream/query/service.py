@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from nebulastream.coins import parse_symbols
+from nebulastream.coins import SYMBOLS_PATTERN, parse_symbols
 from nebulastream.query import sql
 from nebulastream.query.base import Query, QueryEngine
 from nebulastream.timeutil import (
@@ -27,11 +28,20 @@ ONE_DAY = timedelta(days=1)
 
 
 class QueryInputError(ValueError):
-    """Bad input from a user; the message says what to change."""
+    """Malformed input from a user (not in the documented form); the message says what to change."""
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+class QueryRuleError(QueryInputError):
+    """Well-formed input that breaks a rule no schema states: start < end, a bucket limit, a
+    calendar date, the range of times that can hold prices."""
+
+
+class UnknownCoinQueryError(QueryInputError):
+    """A well-formed symbol that is not a known coin."""
 
 
 class Interval(StrEnum):
@@ -109,15 +119,23 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_SYMBOLS = re.compile(SYMBOLS_PATTERN)
+_SYMBOLS_HELP = (
+    "use ticker symbols of ASCII letters and digits, comma-separated (e.g. coin=BTC,ETH)"
+)
+
+
 def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[str]) -> list[str]:
-    """'btc,ETH' -> ['BTC', 'ETH']; None, blank or only commas -> `default`."""
-    symbols = parse_symbols(value or "")
-    if not symbols:
+    """'btc,ETH' -> ['BTC', 'ETH']; None -> `default`. Anything but SYMBOLS_PATTERN is refused."""
+    if value is None:
         return list(default)
+    if not _SYMBOLS.fullmatch(value):
+        raise QueryInputError("coin", f"coin={_shorten(value)!r}: {_SYMBOLS_HELP}.")
+    symbols = parse_symbols(value)
     unknown = [s for s in symbols if s not in known]
     if unknown:
         names = ", ".join(repr(_shorten(s)) for s in unknown[:3])
-        raise QueryInputError(
+        raise UnknownCoinQueryError(
             "coin",
             f"Unknown coin {names}. Use ticker symbols, comma-separated, from: "
             f"{', '.join(sorted(known))} (e.g. coin=BTC,ETH).",
@@ -143,18 +161,19 @@ def _ceil_ms(moment: datetime) -> datetime:
 
 
 def parse_bound(name: str, value: str | None) -> datetime | None:
-    if value is None or not value.strip():
+    """None stays None; text not in TIME_PATTERN is malformed; a time no price has breaks a rule."""
+    if value is None:
         return None
-    out_of_range = QueryInputError(
+    out_of_range = QueryRuleError(
         name,
-        f"{name}={_shorten(value)!r} is out of range: use a time between 2009-01-03 and "
-        "9998-12-31.",
+        f"{name}={_shorten(value)!r} is out of range: use a date on the calendar between "
+        "2009-01-03 and 9998-12-31.",
     )
     try:
         moment = parse_time(value)
     except TimeRangeError:
         raise out_of_range from None
-    except (TimeFormatError, ValueError):
+    except TimeFormatError:
         raise QueryInputError(
             name,
             f"{name}={_shorten(value)!r} is not a time: use RFC 3339 such as "
@@ -184,7 +203,7 @@ def resolve_range(
     if lo is None:
         lo = hi - DEFAULT_RANGE
     if lo >= hi:
-        raise QueryInputError(
+        raise QueryRuleError(
             "start",
             f"start ({iso_z(lo)}) must be before end ({iso_z(hi)}): the range is [start, end).",
         )
@@ -207,7 +226,7 @@ def check_points(start: datetime, end: datetime, interval: Interval) -> None:
         if coarser
         else f"use a range of at most {MAX_POINTS:,} days"
     )
-    raise QueryInputError(
+    raise QueryRuleError(
         "interval",
         f"[start, end) at interval={interval.value} is {count:,} points, more than "
         f"{MAX_POINTS:,}: {hint}.",

@@ -74,7 +74,7 @@ def test_prices_answer_through_the_stage_path(handler: Any) -> None:
     assert json.loads(response["body"])["prices"][0]["price_usd"] == 67187.3
 
     bad = handler(_event("/prices/history", "coin=NOPE"), None)
-    assert bad["statusCode"] == 400
+    assert bad["statusCode"] == 404
     assert "Unknown coin" in json.loads(bad["body"])["detail"]
 
 
