@@ -11,7 +11,8 @@ from nebulastream.coins import resolve
 from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
-from nebulastream.settings import Settings
+from nebulastream.settings import Settings, clean_api_key
+from nebulastream.sources.base import SourceError
 from nebulastream.sources.coingecko import CoinGecko, build_client
 
 
@@ -24,13 +25,65 @@ def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
     return open_lake(settings.lake_uri, s3_client=s3_client, kms_key_id=settings.kms_key_id)
 
 
-def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs: Any) -> CoinGecko:
-    """CoinGecko for the configured (or the given) coins, with the configured key and deadline."""
+# A key read from SSM is kept for the container this long (Powertools' cache), so a warm
+# fetch Lambda makes no SSM call, and a rotated key is picked up within the hour.
+KEY_CACHE_SECONDS = 3600
+
+
+def coingecko_api_key(settings: Settings) -> str | None:
+    """The CoinGecko key: from the SSM SecureString NEBULA_COINGECKO_API_KEY_PARAMETER names
+    (decrypted by SSM, cached for the container), else NEBULA_COINGECKO_API_KEY, else None."""
+    name = settings.coingecko_api_key_parameter
+    if not name:
+        return settings.coingecko_api_key
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_parameter(name, decrypt=True, max_age=KEY_CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as error:
+        raise SourceError(
+            f"could not read the CoinGecko key from SSM parameter {name} ({error}); check that "
+            "it exists as a SecureString and the fetch role may read and decrypt it."
+        ) from error
+    try:
+        return clean_api_key(value)
+    except ValueError as error:
+        raise SourceError(f"SSM parameter {name}: the key {error}") from None
+
+
+def make_coingecko(
+    settings: Settings,
+    coins: list[str] | None = None,
+    api_key: str | None = None,
+    **kwargs: Any,
+) -> CoinGecko:
+    """CoinGecko for the configured (or the given) coins, with the configured key and deadline.
+
+    `api_key` is what coingecko_api_key() returned, for edges that read it themselves."""
     symbols = coins or settings.coins
     ids = resolve(symbols, settings.known_coin_ids)
-    client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
+    key = api_key if api_key is not None else settings.coingecko_api_key
+    client = build_client(settings.coingecko_base_url, key)
     kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
-    return CoinGecko(client, ids, has_key=bool(settings.coingecko_api_key), **kwargs)
+    return CoinGecko(client, ids, has_key=bool(key), **kwargs)
+
+
+class CurrentCoinGecko:
+    """CoinGecko with the key in force, for a long-lived edge (the fetch Lambda's container):
+    the key is looked up on each call (cached by coingecko_api_key) and the client rebuilt
+    only when the key changed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._built: tuple[str | None, CoinGecko] | None = None
+
+    def __call__(self) -> CoinGecko:
+        key = coingecko_api_key(self.settings)
+        if self._built is None or self._built[0] != key:
+            if self._built is not None:
+                self._built[1].client.close()
+            self._built = (key, make_coingecko(self.settings, api_key=key))
+        return self._built[1]
 
 
 def make_engine(settings: Settings) -> QueryEngine:
