@@ -11,7 +11,7 @@ from nebulastream.coins import resolve
 from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
-from nebulastream.settings import Settings, clean_api_key
+from nebulastream.settings import ConfigurationError, Settings, clean_api_key
 from nebulastream.sources.base import SourceError
 from nebulastream.sources.coingecko import CoinGecko, build_client
 
@@ -93,7 +93,7 @@ def make_engine(settings: Settings) -> QueryEngine:
 
         return AthenaEngine.connect(settings)
     if settings.lake_uri.startswith("s3://"):
-        raise ValueError(
+        raise ConfigurationError(
             f"NEBULA_ENGINE=duckdb reads a local lake folder, not {settings.lake_uri}: "
             "set NEBULA_ENGINE=athena for an S3 lake, or NEBULA_LAKE_URI to a folder."
         )

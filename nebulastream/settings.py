@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
 
 
+class ConfigurationError(ValueError):
+    """The settings cannot work together (or at all); the message says which to change."""
+
+
 class Settings(BaseSettings):
     """Every knob of NebulaStream. Names are a contract (docs/configuration.md)."""
 

@@ -82,6 +82,11 @@ def floor_to(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
+def next_slot(now: datetime, seconds: int) -> datetime:
+    """The next boundary of the `seconds` grid after `now` (a fetch slot, a job's next run)."""
+    return floor_to(now, seconds) + timedelta(seconds=seconds)
+
+
 def iso_z(moment: datetime) -> str:
     """The single text form of an instant that NebulaStream writes: RFC 3339, UTC, 'Z'.
 

@@ -13,12 +13,13 @@ from typing import Any
 from nebulastream.coins import SYMBOLS_PATTERN, parse_symbols
 from nebulastream.query import sql
 from nebulastream.query.base import Query, QueryEngine
+from nebulastream.ranges import LATEST_DAY, RangeRuleError, check_history, check_order
 from nebulastream.timeutil import (
     EARLIEST_DAY,
     TimeFormatError,
     TimeRangeError,
     floor_to,
-    iso_z,
+    next_slot,
     parse_time,
 )
 
@@ -164,29 +165,25 @@ def parse_bound(name: str, value: str | None) -> datetime | None:
     """None stays None; text not in TIME_PATTERN is malformed; a time no price has breaks a rule."""
     if value is None:
         return None
-    out_of_range = QueryRuleError(
-        name,
-        f"{name}={_shorten(value)!r} is out of range: use a date on the calendar between "
-        "2009-01-03 and 9998-12-31.",
-    )
     try:
         moment = parse_time(value)
     except TimeRangeError:
-        raise out_of_range from None
+        raise QueryRuleError(
+            name,
+            f"{name}={_shorten(value)!r} is out of range: use a date on the calendar between "
+            f"{EARLIEST_DAY} and {LATEST_DAY}.",
+        ) from None
     except TimeFormatError:
         raise QueryInputError(
             name,
             f"{name}={_shorten(value)!r} is not a time: use RFC 3339 such as "
             "2026-11-01T00:00:00Z or Unix seconds such as 1793491200.",
         ) from None
-    if not EARLIEST_DAY <= moment.date() <= date(9998, 12, 31):
-        raise out_of_range
+    try:
+        check_history(name, moment, value)
+    except RangeRuleError as error:
+        raise QueryRuleError(error.parameter, str(error)) from None
     return _ceil_ms(moment)
-
-
-def next_slot(now: datetime, fetch_interval_seconds: int) -> datetime:
-    """The next fetch slot boundary: answers computed now can change only after it."""
-    return floor_to(now, fetch_interval_seconds) + timedelta(seconds=fetch_interval_seconds)
 
 
 def resolve_range(
@@ -202,11 +199,10 @@ def resolve_range(
         hi = next_slot(now, fetch_interval_seconds)
     if lo is None:
         lo = hi - DEFAULT_RANGE
-    if lo >= hi:
-        raise QueryRuleError(
-            "start",
-            f"start ({iso_z(lo)}) must be before end ({iso_z(hi)}): the range is [start, end).",
-        )
+    try:
+        check_order(lo, hi)
+    except RangeRuleError as error:
+        raise QueryRuleError(error.parameter, str(error)) from None
     return lo, hi
 
 
