@@ -207,3 +207,52 @@ def test_a_missing_key_parameter_is_a_one_line_source_error(ssm: Any) -> None:
 def test_without_a_parameter_the_settings_key_is_used() -> None:
     assert coingecko_api_key(Settings(coingecko_api_key="CG-local")) == "CG-local"
     assert coingecko_api_key(Settings()) is None
+
+
+# -- every S3 failure is a one-line LakeError ----------------------------------------------
+
+
+def _operations(lake: S3Lake) -> dict[str, Any]:
+    return {
+        "put": lambda: lake.put("raw/x.jsonl", b"{}", "application/x-ndjson"),
+        "get": lambda: lake.get("raw/x.jsonl"),
+        "exists": lambda: lake.exists("raw/x.jsonl"),
+        "list": lambda: list(lake.list("raw/")),
+        "delete": lambda: lake.delete("raw/x.jsonl"),
+        "versions": lambda: list(lake.versions("raw/")),
+    }
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "exists", "list", "delete", "versions"])
+def test_a_missing_bucket_is_a_one_line_lake_error_for_every_operation(
+    s3: Any, operation: str
+) -> None:
+    lake = S3Lake("no-such-bucket", "lake", s3)
+    with pytest.raises(LakeError, match="NoSuchBucket") as caught:
+        _operations(lake)[operation]()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "s3://no-such-bucket/lake/" in message and "NEBULA_LAKE_URI" in message
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "exists", "list", "delete", "versions"])
+def test_an_unreachable_s3_is_a_one_line_lake_error_for_every_operation(operation: str) -> None:
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    lake = S3Lake("nebula", "", client)
+    with pytest.raises(LakeError, match="Could not connect") as caught:
+        _operations(lake)[operation]()
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_object_is_still_named_as_missing(s3: Any) -> None:
+    lake = S3Lake(BUCKET, "", s3)
+    with pytest.raises(LakeError, match=r"no object 'raw/x.jsonl'"):
+        lake.get("raw/x.jsonl")
+    assert lake.exists("raw/x.jsonl") is False
