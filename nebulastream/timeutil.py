@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from pydantic import PlainSerializer, WithJsonSchema
 
 # No crypto price predates Bitcoin's genesis block: the lower bound of "all history".
 EARLIEST_DAY = date(2009, 1, 3)
@@ -93,6 +96,16 @@ def iso_z(moment: datetime) -> str:
     Milliseconds are always present so every raw line parses with the same pattern.
     """
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# An instant as answers carry it: RFC 3339 in UTC with a 'Z' and milliseconds, like the lake.
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(iso_z, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2026-11-28T04:05:00.000Z"]}
+    ),
+]
 
 
 def compact(moment: datetime) -> str:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from api.deps import EngineDep, NowDep, SettingsDep
 from api.errors import UNAVAILABLE
 from api.headers import answer, until_next_slot
-from api.models import CoinInfo, CoinsResponse
+from api.models import CoinsResponse
 from nebulastream.query import service
 
 router = APIRouter(tags=["coins"])
@@ -22,10 +22,5 @@ router = APIRouter(tags=["coins"])
 def coins(settings: SettingsDep, engine: EngineDep, now: NowDep) -> Response:
     """The configured coins first (even before their first fetch), then any other in the lake."""
     summaries = service.coin_summaries(engine, settings.coins, now, settings.raw_lookback_days)
-    body = CoinsResponse(
-        coins=[
-            CoinInfo(coin=s.coin, first_ts=s.first_ts, last_ts=s.last_ts, rows=s.observations)
-            for s in summaries
-        ]
-    )
+    body = CoinsResponse.model_construct(coins=summaries)
     return answer(body, until_next_slot(now, settings.fetch_interval_seconds))

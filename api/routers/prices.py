@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
 from api.errors import BAD_INPUT, NOT_FOUND_OR_RULE, UNAVAILABLE
 from api.headers import answer, until_next_slot
-from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
+from api.models import HistoryResponse, LatestResponse
 from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
 from nebulastream.query import service
 from nebulastream.query.service import Interval
@@ -48,21 +48,7 @@ def latest_prices(
     """Fresh within one fetch interval: batches not yet curated are read too."""
     coins = service.parse_coins(coin, settings.known_coin_ids, settings.coins)
     prices = service.latest(engine, coins, now, settings.raw_lookback_days)
-    body = LatestResponse.model_construct(
-        as_of=now,
-        prices=[
-            LatestPrice.model_construct(
-                coin=p.coin,
-                price_usd=p.price_usd,
-                market_cap_usd=p.market_cap_usd,
-                volume_24h_usd=p.volume_24h_usd,
-                change_24h_pct=p.change_24h_pct,
-                ts=p.ts,
-                source=p.source,
-            )
-            for p in prices
-        ],
-    )
+    body = LatestResponse.model_construct(as_of=now, prices=prices)
     return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
 
 
@@ -94,24 +80,8 @@ def price_history(
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
     symbol = service.parse_one_coin(coin, settings.known_coin_ids)
     lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
-    result = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
+    points = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
     body = HistoryResponse.model_construct(
-        coin=result.coin,
-        interval=result.interval.value,
-        start=result.start,
-        end=result.end,
-        points=[
-            HistoryPoint.model_construct(
-                ts=b.ts,
-                open=b.open,
-                high=b.high,
-                low=b.low,
-                close=b.close,
-                samples=b.samples,
-                market_cap_usd=b.market_cap_usd,
-                volume_24h_usd=b.volume_24h_usd,
-            )
-            for b in result.points
-        ],
+        coin=symbol, interval=interval.value, start=lo, end=hi, points=points
     )
     return answer(body, until_next_slot(now, settings.fetch_interval_seconds))

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from nebulastream.coins import SYMBOLS_PATTERN, parse_symbols
 from nebulastream.query import sql
@@ -18,6 +20,7 @@ from nebulastream.timeutil import (
     EARLIEST_DAY,
     TimeFormatError,
     TimeRangeError,
+    UtcTime,
     floor_to,
     next_slot,
     parse_time,
@@ -68,52 +71,53 @@ _INTERVAL_SECONDS = {
 }
 
 
+# The answers' items, defined once: the API serialises these very objects (api/models.py wraps
+# them in its envelopes), so a field added here is in the HTTP answer and the OpenAPI document.
+
+
 @dataclass(frozen=True)
 class LatestPrice:
-    coin: str
-    price_usd: float
-    market_cap_usd: float | None
-    volume_24h_usd: float | None
-    change_24h_pct: float | None
-    ts: datetime
-    source: str
+    coin: Annotated[str, Field(examples=["BTC"])]
+    price_usd: Annotated[float, Field(examples=[67187.3])]
+    market_cap_usd: Annotated[float | None, Field(examples=[1.32e12])]
+    volume_24h_usd: Annotated[float | None, Field(examples=[3.1e10])]
+    change_24h_pct: Annotated[float | None, Field(examples=[-1.23])]
+    ts: Annotated[UtcTime, Field(description="When the source observed this price.")]
+    source: Annotated[str, Field(examples=["coingecko"])]
 
 
 @dataclass(frozen=True)
-class Bucket:
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    samples: int
-    market_cap_usd: float | None
-    volume_24h_usd: float | None
+class HistoryPoint:
+    """One non-empty bucket of a history."""
+
+    ts: Annotated[
+        UtcTime, Field(description="Bucket start: a multiple of the interval since the epoch.")
+    ]
+    open: Annotated[float, Field(description="First price in the bucket.", examples=[3521.4])]
+    high: Annotated[float, Field(examples=[3530.0])]
+    low: Annotated[float, Field(examples=[3518.2])]
+    close: Annotated[float, Field(description="Last price in the bucket.", examples=[3525.9])]
+    samples: Annotated[int, Field(description="Observations in the bucket.", examples=[12])]
+    market_cap_usd: Annotated[float | None, Field(description="Of the last observation.")]
+    volume_24h_usd: Annotated[float | None, Field(description="Of the last observation.")]
 
 
 @dataclass(frozen=True)
-class History:
-    coin: str
-    interval: Interval
-    start: datetime
-    end: datetime
-    points: list[Bucket]
+class CoinInfo:
+    coin: Annotated[str, Field(examples=["BTC"])]
+    first_ts: Annotated[UtcTime | None, Field(description="Oldest observation; null without data.")]
+    last_ts: Annotated[UtcTime | None, Field(description="Newest observation; null without data.")]
+    rows: Annotated[
+        int, Field(description="Stored observations (deduplicated).", examples=[105120])
+    ]
 
 
 @dataclass(frozen=True)
-class CoinSummary:
+class CoinHealth:
     coin: str
-    first_ts: datetime | None
-    last_ts: datetime | None
-    observations: int
-
-
-@dataclass(frozen=True)
-class CoinFreshness:
-    coin: str
-    newest_ts: datetime | None
+    newest_ts: UtcTime | None
     age_seconds: float | None
-    stale: bool
+    stale: Annotated[bool, Field(description="Newest observation older than two fetch intervals.")]
 
 
 def _shorten(text: str, limit: int = 40) -> str:
@@ -277,16 +281,16 @@ def history(
     interval: Interval,
     now: datetime,
     raw_lookback_days: int,
-) -> History:
-    """OHLC per bucket over [start, end); start/end must already be validated."""
+) -> list[HistoryPoint]:
+    """OHLC per non-empty bucket over [start, end), oldest first; start/end already validated."""
     check_points(start, end, interval)
     days = (start.date(), (end - timedelta(microseconds=1)).date())
     statement = sql.history(
         coin, _naive(start), _naive(end), interval.seconds, days, engine.dialect
     )
     rows = engine.execute(Query(statement, days, (coin,), _raw_since(now, raw_lookback_days)))
-    points = [
-        Bucket(
+    return [
+        HistoryPoint(
             ts=datetime.fromtimestamp(int(bucket), tz=UTC),
             open=o,
             high=h,
@@ -298,32 +302,29 @@ def history(
         )
         for bucket, o, h, low, c, n, cap, vol in rows
     ]
-    return History(coin, interval, start, end, points)
 
 
 def coin_summaries(
     engine: QueryEngine, configured: Sequence[str], now: datetime, raw_lookback_days: int
-) -> list[CoinSummary]:
+) -> list[CoinInfo]:
     """Every configured coin (even without data yet) and every other coin in the lake."""
     days = (EARLIEST_DAY, now.date() + ONE_DAY)
     rows = engine.execute(Query(sql.coins(days), days, None, _raw_since(now, raw_lookback_days)))
-    seen = {
-        coin: CoinSummary(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows
-    }
-    ordered = [seen.pop(c, CoinSummary(c, None, None, 0)) for c in configured]
+    seen = {coin: CoinInfo(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows}
+    ordered = [seen.pop(c, CoinInfo(c, None, None, 0)) for c in configured]
     return ordered + sorted(seen.values(), key=lambda s: s.coin)
 
 
 def freshness(
     prices: Sequence[LatestPrice], coins: Sequence[str], now: datetime, stale_after: timedelta
-) -> list[CoinFreshness]:
+) -> list[CoinHealth]:
     by_coin = {p.coin: p for p in prices}
     result = []
     for coin in coins:
         price = by_coin.get(coin)
         if price is None:
-            result.append(CoinFreshness(coin, None, None, True))
+            result.append(CoinHealth(coin, None, None, True))
             continue
         age = (now - price.ts).total_seconds()
-        result.append(CoinFreshness(coin, price.ts, age, age > stale_after.total_seconds()))
+        result.append(CoinHealth(coin, price.ts, age, age > stale_after.total_seconds()))
     return result
