@@ -6,14 +6,17 @@ Tests replace them with `app.dependency_overrides[get_engine] = ...`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from pydantic import BaseModel
 
+from api.headers import answer, until_next_slot
 from nebulastream.edge import make_engine
-from nebulastream.query import EngineError, QueryEngine
+from nebulastream.query import EngineError, QueryEngine, service
 from nebulastream.query.service import QueryInputError
 from nebulastream.settings import Settings, get_settings
 from nebulastream.timeutil import utcnow
@@ -66,3 +69,40 @@ def get_clock() -> datetime:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[QueryEngine, Depends(get_engine)]
 NowDep = Annotated[datetime, Depends(get_clock)]
+
+
+@dataclass(frozen=True)
+class Lake:
+    """What every data route works with: the settings, the engine and this request's clock,
+    with the query service's calls bound to them and the one way to answer."""
+
+    settings: Settings
+    engine: QueryEngine
+    now: datetime
+
+    def latest(self, coins: Sequence[str]) -> list[service.LatestPrice]:
+        return service.latest(self.engine, coins, self.now, self.settings.raw_lookback_days)
+
+    def history(
+        self, coin: str, start: datetime, end: datetime, interval: service.Interval
+    ) -> list[service.HistoryPoint]:
+        lookback = self.settings.raw_lookback_days
+        return service.history(self.engine, coin, start, end, interval, self.now, lookback)
+
+    def coins(self) -> list[service.CoinInfo]:
+        configured = self.settings.coins
+        return service.coin_summaries(
+            self.engine, configured, self.now, self.settings.raw_lookback_days
+        )
+
+    def answer(self, body: BaseModel, cache_control: str | None = None) -> Response:
+        """The model as JSON; by default cacheable until the next fetch slot."""
+        interval = self.settings.fetch_interval_seconds
+        return answer(body, cache_control or until_next_slot(self.now, interval))
+
+
+def get_lake(settings: SettingsDep, engine: EngineDep, now: NowDep) -> Lake:
+    return Lake(settings, engine, now)
+
+
+LakeDep = Annotated[Lake, Depends(get_lake)]

@@ -6,8 +6,9 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import HTMLResponse
+
+from api.routers.dashboard import install_page
 
 DOCS = Path(__file__).resolve().parent.parent / "static" / "docs"
 # Everything from this origin; no inline script or style; nothing may frame the page.
@@ -32,13 +33,6 @@ def docs() -> HTMLResponse:
     )
 
 
-@router.get("/docs/")
-def docs_slash() -> RedirectResponse:
-    # The page resolves its assets and the OpenAPI document relative to ".../docs".
-    return RedirectResponse("../docs", status_code=308)
-
-
 def install(app: FastAPI) -> None:
     """The page at /docs and Swagger UI's files under /docs/ (after the page route)."""
-    app.include_router(router)
-    app.mount("/docs", StaticFiles(directory=DOCS), name="docs")
+    install_page(app, router, "docs", DOCS)

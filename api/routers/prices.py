@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
+from api.deps import LakeDep, single_valued_query
 from api.errors import BAD_INPUT, NOT_FOUND_OR_RULE, UNAVAILABLE
-from api.headers import answer, until_next_slot
 from api.models import HistoryResponse, LatestResponse
 from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
 from nebulastream.query import service
@@ -31,9 +30,7 @@ MAX_COINS_TEXT = 512
     summary="The newest stored price of each coin",
 )
 def latest_prices(
-    settings: SettingsDep,
-    engine: EngineDep,
-    now: NowDep,
+    lake: LakeDep,
     coin: Annotated[
         str | None,
         Query(
@@ -46,10 +43,8 @@ def latest_prices(
     ] = None,
 ) -> Response:
     """Fresh within one fetch interval: batches not yet curated are read too."""
-    coins = service.parse_coins(coin, settings.known_coin_ids, settings.coins)
-    prices = service.latest(engine, coins, now, settings.raw_lookback_days)
-    body = LatestResponse.model_construct(as_of=now, prices=prices)
-    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
+    coins = service.parse_coins(coin, lake.settings.known_coin_ids, lake.settings.coins)
+    return lake.answer(LatestResponse.model_construct(as_of=lake.now, prices=lake.latest(coins)))
 
 
 @router.get(
@@ -59,9 +54,7 @@ def latest_prices(
     summary="OHLC buckets of one coin over [start, end)",
 )
 def price_history(
-    settings: SettingsDep,
-    engine: EngineDep,
-    now: NowDep,
+    lake: LakeDep,
     coin: Annotated[
         str,
         Query(description="One symbol (ASCII letters and digits).", pattern=ONE_SYMBOL_PATTERN),
@@ -78,10 +71,11 @@ def price_history(
     ] = Interval.M5,
 ) -> Response:
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
-    symbol = service.parse_one_coin(coin, settings.known_coin_ids)
-    lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
-    points = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
-    body = HistoryResponse.model_construct(
-        coin=symbol, interval=interval.value, start=lo, end=hi, points=points
+    symbol = service.parse_one_coin(coin, lake.settings.known_coin_ids)
+    lo, hi = service.resolve_range(start, end, lake.now, lake.settings.fetch_interval_seconds)
+    points = lake.history(symbol, lo, hi, interval)
+    return lake.answer(
+        HistoryResponse.model_construct(
+            coin=symbol, interval=interval.value, start=lo, end=hi, points=points
+        )
     )
-    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
