@@ -10,7 +10,9 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import coins, dashboard, health, prices
+from api.guard import RequestGuard
+from api.head import HeadAsGet, document_head
+from api.routers import coins, dashboard, docs, health, prices
 from nebulastream import __version__
 
 DESCRIPTION = """\
@@ -27,6 +29,10 @@ def create_app() -> FastAPI:
         title="NebulaStream API",
         version=__version__,
         description=DESCRIPTION,
+        # /docs is api.routers.docs (Swagger UI bundled, no CDN). No ReDoc: its standalone
+        # build needs inline styles, which the strict CSP refuses.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "prices", "description": "Latest prices and history."},
             {"name": "coins", "description": "What the lake holds."},
@@ -37,13 +43,17 @@ def create_app() -> FastAPI:
     # gzipped); level 5 compresses nearly as well as Starlette's default 9, in less time.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
+        CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"]
     )
+    app.add_middleware(HeadAsGet)
+    # Added last, so it runs first: the request id, and an over-long query refused unparsed.
+    app.add_middleware(RequestGuard)
     errors.install(app)
     app.include_router(prices.router)
     app.include_router(coins.router)
     app.include_router(health.router)
     dashboard.install(app)
+    docs.install(app)
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> RedirectResponse:
@@ -53,7 +63,7 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = errors.drop_validation_schemas(default_openapi())
+            app.openapi_schema = document_head(errors.drop_validation_schemas(default_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import Response
 from pydantic import BaseModel
 
-from nebulastream.query.service import next_slot
+from nebulastream.timeutil import next_slot
 
 
 def until_next_slot(now: datetime, fetch_interval_seconds: int) -> str:

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nebulastream.edge import make_lake, make_spot_source
+from nebulastream.edge import CurrentSpotSource, make_lake
 from nebulastream.ingest import fetch_spot
 from nebulastream.settings import get_settings
 from nebulastream.timeutil import floor_to, parse_time, utcnow
@@ -17,10 +17,12 @@ from nebulastream.timeutil import floor_to, parse_time, utcnow
 logger = Logger(service="nebula-fetch")
 copy_config_to_registered_loggers(source_logger=logger, include={"nebulastream"})
 
-# Built once per container, reused across invocations.
+# Built once per container, reused across invocations. The CoinGecko key is read from SSM at
+# run time (NEBULA_COINGECKO_API_KEY_PARAMETER), cached for the container: never in the env.
 settings = get_settings()
 lake = make_lake(settings, s3_client=boto3.client("s3"))
-source = make_spot_source(settings)  # the registry's first spot source by NEBULA_SOURCE_PRIORITY
+# The registry's first spot source by NEBULA_SOURCE_PRIORITY, with the key in force.
+source = CurrentSpotSource(settings)
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -32,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     """
     scheduled = parse_time(event["time"]) if event.get("time") else utcnow()
     result = fetch_spot(
-        source, lake, slot=floor_to(scheduled, settings.fetch_interval_seconds), now=utcnow()
+        source(), lake, slot=floor_to(scheduled, settings.fetch_interval_seconds), now=utcnow()
     )
     summary = result.summary()
     logger.info("stored raw batch", extra=summary)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, NoReturn
+from datetime import datetime
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -30,18 +30,13 @@ from nebulastream.edge import (
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
+from nebulastream.ranges import RangeRuleError, backfill_range
+from nebulastream.scheduler import PeriodicJob, run_jobs
 from nebulastream.server import ApiServer, ServerError
-from nebulastream.settings import Settings
+from nebulastream.settings import ConfigurationError, Settings
 from nebulastream.sources import registry
 from nebulastream.sources.base import SourceError
-from nebulastream.timeutil import (
-    EARLIEST_DAY,
-    TimeFormatError,
-    floor_to,
-    iso_z,
-    parse_time,
-    utcnow,
-)
+from nebulastream.timeutil import TimeFormatError, floor_to, iso_z, parse_time, utcnow
 
 app = typer.Typer(
     help="NebulaStream: collect, curate and serve crypto price history.",
@@ -60,6 +55,52 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+# The one mapping from the core's errors to exit codes, applied by `command` to every command:
+# 2 = what the user gave is wrong (flags, settings, a busy port): fix it and re-run;
+# 1 = the outside world failed (the source, the lake): re-run later. Anything else is a bug and
+# keeps its traceback.
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (ConfigurationError, 2),
+    (UnknownCoinError, 2),
+    (TimeFormatError, 2),
+    (RangeRuleError, 2),
+    (registry.UnknownSourceError, 2),
+    (ServerError, 2),
+    (SourceError, 1),
+    (LakeError, 1),
+)
+_MAPPED = tuple(kind for kind, _ in EXIT_CODES)
+INTERRUPTED = 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def command(
+    name: str | None = None, *, resume: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """`app.command` with the error mapping: a core error (EXIT_CODES) or Ctrl-C ends the
+    command with one line on stderr and its exit code. `resume` is added to a failure of the
+    outside world and to Ctrl-C: what was kept and how to go on."""
+
+    def register(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(*args, **kwargs)
+            except _MAPPED as error:
+                code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+                suffix = f" {resume}" if resume and code == 1 else ""
+                fail(f"{error}{suffix}", code)
+            except KeyboardInterrupt:
+                fail(f"interrupted. {resume}" if resume else "interrupted.", INTERRUPTED)
+
+        app.command(name)(run)
+        return run
+
+    return register
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
@@ -71,7 +112,7 @@ def load_settings() -> Settings:
             else e["msg"].removeprefix("Value error, ")
             for e in error.errors()
         )
-        fail(f"invalid settings: {reasons}", code=2)
+        raise ConfigurationError(f"invalid settings: {reasons}") from None
 
 
 @app.callback()
@@ -134,18 +175,13 @@ def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult
         return fetch_spot(source, make_lake(settings), slot=slot, now=now)
 
 
-@app.command()
+@command()
 def fetch() -> None:
     """Fetch current prices once into the raw zone (one batch per 5-minute slot)."""
-    settings = load_settings()
-    try:
-        result = _fetch_once(settings)
-    except (SourceError, LakeError) as error:
-        fail(str(error))
-    _print_fetch(result)
+    _print_fetch(_fetch_once(load_settings()))
 
 
-@app.command(name="backfill")
+@command("backfill", resume="Windows done so far are kept; re-run the same command to resume.")
 def backfill_command(
     start: Annotated[
         str, typer.Option(help="Start, RFC 3339 (2026-11-01T00:00:00Z) or Unix seconds.")
@@ -165,38 +201,17 @@ def backfill_command(
 ) -> None:
     """Load history in one-day windows per coin; resumable, re-runs store nothing twice."""
     settings = load_settings()
-    try:
-        spec = (
-            registry.spec(source_name)
-            if source_name
-            else registry.default_backfill(settings.source_priority)
-        )
-    except registry.UnknownSourceError as error:
-        fail(f"--source: {error}", code=2)
-    try:
-        lo, hi = parse_time(start), parse_time(end)
-    except TimeFormatError as error:
-        fail(str(error), code=2)
-    if lo >= hi:
-        fail(f"--start ({iso_z(lo)}) must be before --end ({iso_z(hi)}).", code=2)
-    if lo.date() < EARLIEST_DAY:
-        fail(
-            f"--start ({iso_z(lo)}) is before {EARLIEST_DAY}: no crypto price is older than "
-            "Bitcoin's genesis block.",
-            code=2,
-        )
-    # Whole UTC days keep window keys stable; days after today have no prices yet.
-    end_of_today = floor_to(utcnow(), 86400) + timedelta(days=1)
-    if lo >= end_of_today:
-        fail(f"--start ({iso_z(lo)}) is in the future: there is nothing to load yet.", code=2)
-    if hi > end_of_today:
-        hi = end_of_today
-        console.print(f"--end is after today: loading up to {iso_z(hi)}.")
+    spec = (
+        registry.spec(source_name)
+        if source_name
+        else registry.default_backfill(settings.source_priority)
+    )
+    lo, hi = parse_time(start), parse_time(end)
+    until = backfill_range(lo, hi, utcnow(), "--start", "--end")
+    if until < hi:
+        console.print(f"--end is after today: loading up to {iso_z(until)}.")
     symbols = parse_symbols(coins) if coins else settings.coins
-    try:
-        source = make_history_source(settings, spec.name, symbols, deadline=120.0)
-    except UnknownCoinError as error:
-        fail(str(error), code=2)
+    source = make_history_source(settings, spec.name, symbols, deadline=120.0)
     listed, unlisted = registry.split_listed(symbols, source.symbols)
     for symbol in unlisted:
         err.print(
@@ -207,13 +222,12 @@ def backfill_command(
         )
     if not listed:
         source.client.close()
-        fail(
+        raise ConfigurationError(
             f"{spec.name} lists none of {', '.join(symbols)}; choose another --source "
-            "(`nebula sources` lists each source's coins).",
-            code=2,
+            "(`nebula sources` lists each source's coins)."
         )
     lake = make_lake(settings)
-    windows = plan_backfill(source.name, listed, lo, hi, kind=spec.window_kind)
+    windows = plan_backfill(source.name, listed, lo, until, kind=spec.window_kind)
     with (
         Progress(
             TextColumn(f"[bold]backfill {spec.name}[/] {{task.description}}"),
@@ -234,17 +248,7 @@ def backfill_command(
                 task, advance=1, description=f"{window.coin} {window.start:%Y-%m-%d} ({state})"
             )
 
-        try:
-            result = backfill(source, lake, windows, now=utcnow, on_window=advance)
-        except (SourceError, LakeError) as error:
-            progress.stop()
-            fail(f"{error} Windows done so far are kept; re-run the same command to resume.")
-        except KeyboardInterrupt:
-            progress.stop()
-            fail(
-                "interrupted; windows done so far are kept; re-run the same command to resume.",
-                code=130,
-            )
+        result = backfill(source, lake, windows, now=utcnow, on_window=advance)
     console.print(
         f"stored {result.points} points in {len(result.stored)} batches; "
         f"{len(result.skipped)} windows were already stored (lake: {lake.uri})",
@@ -252,7 +256,7 @@ def backfill_command(
     )
 
 
-@app.command(name="sources")
+@command("sources")
 def sources_command() -> None:
     """List the registered sources: what each serves, its coins, limits, API root and terms."""
     settings = load_settings()
@@ -293,7 +297,7 @@ def sources_command() -> None:
         console.print(f"{spec.name}: {spec.terms}", markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 def transform(
     full: Annotated[
         bool, typer.Option("--full", help="Rebuild every curated day from raw.")
@@ -304,11 +308,7 @@ def transform(
     ] = 60.0,
 ) -> None:
     """Curate raw batches into Parquet under curated/, with quarantine/ and a report."""
-    settings = load_settings()
-    try:
-        _transform_once(settings, full=full, wait_seconds=wait)
-    except LakeError as error:
-        fail(str(error))
+    _transform_once(load_settings(), full=full, wait_seconds=wait)
 
 
 def _warn(line: str) -> None:
@@ -338,10 +338,6 @@ def _transform_once(settings: Settings, *, full: bool = False, wait_seconds: flo
     )
 
 
-def next_slot(now: datetime, interval: int) -> datetime:
-    return floor_to(now, interval) + timedelta(seconds=interval)
-
-
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[
     int, typer.Option(min=0, max=65535, help="TCP port of the HTTP API (0: any free port).")
@@ -352,10 +348,7 @@ def _api_server(settings: Settings, host: str, port: int) -> ApiServer:
     """The API app on the configured engine, built here so a bad setting fails at start."""
     from api.app import app as api_app
 
-    try:
-        api_app.state.engine = make_engine(settings)
-    except ValueError as error:
-        fail(str(error), code=2)
+    api_app.state.engine = make_engine(settings)
     return ApiServer(api_app, host, port)
 
 
@@ -372,15 +365,11 @@ def _announce(url: str) -> None:
     )
 
 
-@app.command()
+@command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Serve the HTTP API (/prices/latest, /prices/history, /coins, /health, /docs)."""
-    settings = load_settings()
-    server = _api_server(settings, host, port)
-    try:
-        server.start()
-    except ServerError as error:
-        fail(str(error), code=2)
+    server = _api_server(load_settings(), host, port)
+    server.start()
     _announce(server.url)
     console.print("Ctrl-C stops.")
     try:
@@ -393,44 +382,23 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     console.print("stopped.")
 
 
-@dataclass
-class PeriodicJob:
-    """Something `nebula run` does on a fixed grid of UTC slots (every `seconds`)."""
-
-    name: str
-    seconds: int
-    action: Callable[[datetime], None]  # called with its slot
-    due: datetime | None = None  # None: run at once
-
-    def run_if_due(self, now: datetime) -> None:
-        if self.due is not None and now < self.due:
-            return
-        slot = floor_to(now, self.seconds)
-        try:
-            self.action(slot)
-        finally:
-            self.due = next_slot(now, self.seconds)
+def _report_failure(job: PeriodicJob, error: Exception) -> None:
+    """A job's failure, as `nebula run` shows it; the loop goes on."""
+    if isinstance(error, _MAPPED):
+        message = f"[bold red]{escape(job.name)} failed:[/] {escape(str(error))}"
+    else:  # a bug: say so, with the type, and keep running
+        message = (
+            f"[bold red]{escape(job.name)} failed unexpectedly:[/] "
+            f"{escape(f'{type(error).__name__}: {error}')}; trying again at the next slot."
+        )
+    err.print(message, highlight=False, soft_wrap=True)
 
 
-def run_jobs(jobs: list[PeriodicJob], stop: threading.Event) -> None:
-    """Run each job when due until `stop` is set; a job's failure never stops the others."""
-    while not stop.is_set():
-        for job in jobs:
-            try:
-                job.run_if_due(utcnow())
-            except Exception as error:  # the loop outlives any one run
-                err.print(
-                    f"[bold red]{escape(job.name)} failed unexpectedly:[/] "
-                    f"{escape(f'{type(error).__name__}: {error}')}; trying again at the next slot.",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-        due = min(job.due for job in jobs if job.due is not None)
-        console.print(f"next: {', '.join(j.name for j in jobs if j.due == due)} at {iso_z(due)}")
-        stop.wait(max(0.0, (due - utcnow()).total_seconds()))
+def _report_next(jobs: list[PeriodicJob], due: datetime) -> None:
+    console.print(f"next: {', '.join(j.name for j in jobs)} at {iso_z(due)}")
 
 
-@app.command()
+@command()
 def run(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
@@ -438,36 +406,22 @@ def run(
 ) -> None:
     """Run the pipeline locally: fetch on every slot, curate periodically, serve the API."""
     settings = load_settings()
-
-    def fetch_job(slot: datetime) -> None:
-        try:
-            _print_fetch(_fetch_once(settings, slot))
-        except (SourceError, LakeError) as error:
-            err.print(
-                f"[bold red]fetch failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True
-            )
-
-    def transform_job(slot: datetime) -> None:
-        try:
-            _transform_once(settings)
-        except LakeError as error:
-            err.print(
-                f"[bold red]transform failed:[/] {escape(str(error))}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
     # In list order: a slot's fetch lands before the curation run of the same slot.
     jobs = [
-        PeriodicJob("fetch", settings.fetch_interval_seconds, fetch_job),
-        PeriodicJob("transform", settings.transform_interval_seconds, transform_job),
+        PeriodicJob(
+            "fetch",
+            settings.fetch_interval_seconds,
+            lambda slot: _print_fetch(_fetch_once(settings, slot)),
+        ),
+        PeriodicJob(
+            "transform",
+            settings.transform_interval_seconds,
+            lambda slot: _transform_once(settings),
+        ),
     ]
     server = _api_server(settings, host, port) if serve_api else None
     if server is not None:
-        try:
-            server.start()
-        except ServerError as error:
-            fail(str(error), code=2)
+        server.start()
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
         f"{_duration(settings.fetch_interval_seconds)} into {make_lake(settings).uri}, curating "
@@ -478,7 +432,7 @@ def run(
         _announce(server.url)
     stop = threading.Event()
     try:
-        run_jobs(jobs, stop)
+        run_jobs(jobs, stop.wait, on_failure=_report_failure, on_next=_report_next)
     except KeyboardInterrupt:
         console.print("stopping...")
     finally:

@@ -12,6 +12,14 @@ from nebulastream.sources.coingecko import SYMBOLS
 DEFAULT_COIN_IDS: Mapping[str, str] = SYMBOLS
 
 
+# What a user may write for coins (the API's OpenAPI states it): ASCII letters and digits, so
+# no look-alike upper-cases into a known symbol (U+017F long s + 'ol' gives 'SOL'); several,
+# comma-separated.
+SYMBOL = "[A-Za-z0-9]{1,16}"
+SYMBOLS_PATTERN = f"^{SYMBOL}(,{SYMBOL})*$"
+ONE_SYMBOL_PATTERN = f"^{SYMBOL}$"
+
+
 class UnknownCoinError(ValueError):
     """A symbol that has no CoinGecko id in the mapping."""
 

@@ -11,9 +11,9 @@ from nebulastream.coins import resolve
 from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
-from nebulastream.settings import Settings
+from nebulastream.settings import ConfigurationError, Settings, clean_api_key
 from nebulastream.sources import registry
-from nebulastream.sources.base import HistorySource, SpotSource
+from nebulastream.sources.base import HistorySource, SourceError, SpotSource
 from nebulastream.sources.coingecko import CoinGecko
 
 
@@ -26,17 +26,56 @@ def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
     return open_lake(settings.lake_uri, s3_client=s3_client, kms_key_id=settings.kms_key_id)
 
 
+# A key read from SSM is kept for the container this long (Powertools' cache), so a warm
+# fetch Lambda makes no SSM call, and a rotated key is picked up within the hour.
+KEY_CACHE_SECONDS = 3600
+
+
+def coingecko_api_key(settings: Settings) -> str | None:
+    """The CoinGecko key: from the SSM SecureString NEBULA_COINGECKO_API_KEY_PARAMETER names
+    (decrypted by SSM, cached for the container), else NEBULA_COINGECKO_API_KEY, else None."""
+    name = settings.coingecko_api_key_parameter
+    if not name:
+        return settings.coingecko_api_key
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_parameter(name, decrypt=True, max_age=KEY_CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as error:
+        raise SourceError(
+            f"could not read the CoinGecko key from SSM parameter {name} ({error}); check that "
+            "it exists as a SecureString and the fetch role may read and decrypt it."
+        ) from error
+    try:
+        return clean_api_key(value)
+    except ValueError as error:
+        raise SourceError(f"SSM parameter {name}: the key {error}") from None
+
+
+def _api_key(settings: Settings, name: str) -> str | None:
+    """A source's key: CoinGecko's may come from SSM; others from NEBULA_<NAME>_API_KEY."""
+    if name == "coingecko":
+        return coingecko_api_key(settings)
+    value = getattr(settings, f"{name}_api_key", None)
+    return value if isinstance(value, str) else None
+
+
 def source_options(
-    settings: Settings, name: str, coins: list[str] | None = None, **kwargs: Any
+    settings: Settings,
+    name: str,
+    coins: list[str] | None = None,
+    api_key: str | None = None,
+    **kwargs: Any,
 ) -> registry.SourceOptions:
-    """How the registry source `name` is built from settings: NEBULA_<NAME>_BASE_URL, the
-    optional NEBULA_<NAME>_API_KEY, the CoinGecko ids of the configured (or given) coins."""
+    """How the registry source `name` is built from settings: NEBULA_<NAME>_BASE_URL, its key
+    (`api_key` when the edge already read it), the CoinGecko ids of the configured (or given)
+    coins."""
     spec = registry.spec(name)
     kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
     return registry.SourceOptions(
         base_url=settings.source_base_url(spec.name),
         coin_ids=resolve(coins or settings.coins, settings.known_coin_ids),
-        api_key=getattr(settings, f"{spec.name}_api_key", None),
+        api_key=api_key if api_key is not None else _api_key(settings, spec.name),
         **kwargs,
     )
 
@@ -64,6 +103,26 @@ def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs:
     return source
 
 
+class CurrentSpotSource:
+    """The fetch's spot source with the key in force, for a long-lived edge (the fetch
+    Lambda's container): the key is looked up on each call (cached by coingecko_api_key) and
+    the source rebuilt only when the key changed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._built: tuple[str | None, SpotSource] | None = None
+
+    def __call__(self) -> SpotSource:
+        spec = registry.default_spot(self.settings.source_priority)
+        key = _api_key(self.settings, spec.name)
+        if self._built is None or self._built[0] != key:
+            client = getattr(self._built[1], "client", None) if self._built else None
+            if client is not None:
+                client.close()
+            self._built = (key, make_spot_source(self.settings, api_key=key))
+        return self._built[1]
+
+
 def make_engine(settings: Settings) -> QueryEngine:
     """The configured query engine, imported lazily: the Athena Lambda ships no DuckDB."""
     if settings.engine == "athena":
@@ -71,7 +130,7 @@ def make_engine(settings: Settings) -> QueryEngine:
 
         return AthenaEngine.connect(settings)
     if settings.lake_uri.startswith("s3://"):
-        raise ValueError(
+        raise ConfigurationError(
             f"NEBULA_ENGINE=duckdb reads a local lake folder, not {settings.lake_uri}: "
             "set NEBULA_ENGINE=athena for an S3 lake, or NEBULA_LAKE_URI to a folder."
         )

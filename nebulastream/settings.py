@@ -13,6 +13,10 @@ from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
 from nebulastream.sources import registry
 
 
+class ConfigurationError(ValueError):
+    """The settings cannot work together (or at all); the message says which to change."""
+
+
 class Settings(BaseSettings):
     """Every knob of NebulaStream. Names are a contract (docs/configuration.md)."""
 
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     source_priority: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(registry.REGISTRY)
     )
+    # On AWS: the NAME of an SSM SecureString parameter holding the key, read at run time by
+    # the fetch Lambda (nebulastream.edge.coingecko_api_key); the key never sits in its
+    # environment. Wins over coingecko_api_key when both are set.
+    coingecko_api_key_parameter: str | None = None
     # Seconds between scheduled fetches; the slot grid of the raw zone.
     fetch_interval_seconds: int = Field(300, ge=60, le=3600)
     # Total time one fetch may spend retrying: well within the fetch Lambda's 60 s timeout.
@@ -85,17 +93,7 @@ class Settings(BaseSettings):
     @field_validator("coingecko_api_key", mode="after")
     @classmethod
     def _key_is_one_token(cls, value: str | None) -> str | None:
-        # The key travels in an HTTP header: a stray newline or non-ASCII character (a paste
-        # from a web page) would fail every request with a confusing transport error.
-        value = (value or "").strip()
-        if not value:
-            return None
-        if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
-            raise ValueError(
-                "holds spaces, control or non-ASCII characters; paste the key alone "
-                "(the value itself is not shown here)."
-            )
-        return value
+        return clean_api_key(value)
 
     @field_validator("coin_ids", mode="after")
     @classmethod
@@ -170,3 +168,20 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+def clean_api_key(value: str | None) -> str | None:
+    """A key as typed or stored, trimmed; None when blank; refused when it is not one token.
+
+    The key travels in an HTTP header: a stray newline or non-ASCII character (a paste from a
+    web page) would fail every request with a confusing transport error.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        raise ValueError(
+            "holds spaces, control or non-ASCII characters; paste the key alone "
+            "(the value itself is not shown here)."
+        )
+    return value

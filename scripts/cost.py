@@ -74,6 +74,7 @@ class Assumptions:
     crawler_dpu: float = 2.0  # Glue sizes crawlers itself; each run bills >= 10 minutes
     raw_line_bytes: float = 700  # one coin's JSON line in a raw batch
     log_bytes_per_invocation: float = 2000  # Powertools' JSON lines per Lambda run
+    access_log_bytes_per_request: float = 450  # the HTTP API stage's JSON access-log line
     glue_log_mb_per_run: float = 2.0  # Spark driver and executor logs
     kms_requests: float = 10_000  # S3 bucket keys keep KMS calls per month in the thousands
 
@@ -284,8 +285,16 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
         alarm_metrics += (
             1 if "MetricName" in props else sum("MetricStat" in m for m in props["Metrics"])
         )
+    access_logged = _resources(template, "AWS::ApiGatewayV2::Stage").values()
+    access_log_bytes = sum(
+        requests * a.access_log_bytes_per_request
+        for stage in access_logged
+        if "AccessLogSettings" in stage["Properties"]
+    )
     log_gb = (
-        (fetches + requests) * a.log_bytes_per_invocation + job_runs * a.glue_log_mb_per_run * MB
+        (fetches + requests) * a.log_bytes_per_invocation
+        + access_log_bytes
+        + job_runs * a.glue_log_mb_per_run * MB
     ) / GB
     lines.append(
         Line(

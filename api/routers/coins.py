@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import EngineDep, NowDep, SettingsDep
+from api.deps import LakeDep
 from api.errors import UNAVAILABLE
-from api.headers import answer, until_next_slot
-from api.models import CoinInfo, CoinsResponse
-from nebulastream.query import service
+from api.models import CoinsResponse
 
 router = APIRouter(tags=["coins"])
 
@@ -19,13 +17,6 @@ router = APIRouter(tags=["coins"])
     responses=UNAVAILABLE,
     summary="Each coin with its first and last timestamp and row count",
 )
-def coins(settings: SettingsDep, engine: EngineDep, now: NowDep) -> Response:
+def coins(lake: LakeDep) -> Response:
     """The configured coins first (even before their first fetch), then any other in the lake."""
-    summaries = service.coin_summaries(engine, settings.coins, now, settings.raw_lookback_days)
-    body = CoinsResponse(
-        coins=[
-            CoinInfo(coin=s.coin, first_ts=s.first_ts, last_ts=s.last_ts, rows=s.observations)
-            for s in summaries
-        ]
-    )
-    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
+    return lake.answer(CoinsResponse.model_construct(coins=lake.coins()))

@@ -34,14 +34,19 @@ def dashboard(settings: SettingsDep) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/dashboard/")
-def dashboard_slash() -> RedirectResponse:
-    # The page resolves its assets and the API relative to ".../dashboard". A relative
-    # Location keeps an API Gateway stage prefix (/dev/dashboard/ -> /dev/dashboard).
-    return RedirectResponse("../dashboard", status_code=308)
-
-
 def install(app: FastAPI) -> None:
     """Serve the page at /dashboard and its files under /dashboard/ (after the page route)."""
+    install_page(app, router, "dashboard", STATIC)
+
+
+def install_page(app: FastAPI, router: APIRouter, name: str, files: Path) -> None:
+    """A page at /<name> (the router's route), its files under /<name>/, and /<name>/
+    redirected to the page, which resolves its assets and API calls relative to ".../<name>"."""
+
+    @router.get(f"/{name}/")
+    def slash() -> RedirectResponse:
+        # A relative Location keeps an API Gateway stage prefix (/dev/docs/ -> /dev/docs).
+        return RedirectResponse(f"../{name}", status_code=308)
+
     app.include_router(router)
-    app.mount("/dashboard", StaticFiles(directory=STATIC), name="dashboard")
+    app.mount(f"/{name}", StaticFiles(directory=files), name=name)

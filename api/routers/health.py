@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
-from api.deps import EngineDep, NowDep, SettingsDep
+from api.deps import LakeDep
 from api.errors import UNAVAILABLE
-from api.models import CoinHealth, HealthResponse
+from api.models import HealthResponse
 from nebulastream.query import service
 
 router = APIRouter(tags=["health"])
@@ -20,21 +20,16 @@ router = APIRouter(tags=["health"])
     responses=UNAVAILABLE,
     summary="Engine reachable; newest observation per coin; stale after two fetch intervals",
 )
-def health(
-    settings: SettingsDep, engine: EngineDep, now: NowDep, response: Response
-) -> HealthResponse:
-    engine.ping()
-    prices = service.latest(engine, settings.coins, now, settings.raw_lookback_days)
-    stale_after = timedelta(seconds=2 * settings.fetch_interval_seconds)
-    coins = service.freshness(prices, settings.coins, now, stale_after)
-    response.headers["Cache-Control"] = "no-store"
-    return HealthResponse(
+def health(lake: LakeDep) -> Response:
+    lake.engine.ping()
+    configured, interval = lake.settings.coins, lake.settings.fetch_interval_seconds
+    stale_after = timedelta(seconds=2 * interval)
+    coins = service.freshness(lake.latest(configured), configured, lake.now, stale_after)
+    body = HealthResponse.model_construct(
         status="stale" if any(c.stale for c in coins) else "ok",
-        engine=engine.name,
-        checked_at=now,
-        fetch_interval_seconds=settings.fetch_interval_seconds,
-        coins=[
-            CoinHealth(coin=c.coin, newest_ts=c.newest_ts, age_seconds=c.age_seconds, stale=c.stale)
-            for c in coins
-        ],
+        engine=lake.engine.name,
+        checked_at=lake.now,
+        fetch_interval_seconds=interval,
+        coins=coins,
     )
+    return lake.answer(body, "no-store")

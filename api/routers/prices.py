@@ -6,97 +6,76 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
-from api.errors import BAD_INPUT, UNAVAILABLE
-from api.headers import answer, until_next_slot
-from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
+from api.deps import LakeDep, single_valued_query
+from api.errors import BAD_INPUT, NOT_FOUND_OR_RULE, UNAVAILABLE
+from api.models import HistoryResponse, LatestResponse
+from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
 from nebulastream.query import service
 from nebulastream.query.service import Interval
+from nebulastream.timeutil import TIME_PATTERN
 
 router = APIRouter(prefix="/prices", tags=["prices"], dependencies=[Depends(single_valued_query)])
 
-TIME_HELP = "RFC 3339 (2026-11-01T00:00:00Z) or Unix seconds (1793491200)."
+TIME_HELP = (
+    "RFC 3339 with an offset (2026-11-01T00:00:00Z) or Unix seconds (1793491200), ASCII digits."
+)
+# Every known coin, comma-separated, fits with room to spare.
+MAX_COINS_TEXT = 512
 
 
 @router.get(
     "/latest",
     response_model=LatestResponse,
-    responses={**BAD_INPUT, **UNAVAILABLE},
+    responses={**BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
     summary="The newest stored price of each coin",
 )
 def latest_prices(
-    settings: SettingsDep,
-    engine: EngineDep,
-    now: NowDep,
+    lake: LakeDep,
     coin: Annotated[
         str | None,
         Query(
-            description="Comma-separated symbols; default: the configured coins.",
+            description="Comma-separated symbols (ASCII letters and digits); default: the "
+            "configured coins.",
             examples=["BTC,ETH"],
+            pattern=SYMBOLS_PATTERN,
+            max_length=MAX_COINS_TEXT,
         ),
     ] = None,
 ) -> Response:
     """Fresh within one fetch interval: batches not yet curated are read too."""
-    coins = service.parse_coins(coin, settings.known_coin_ids, settings.coins)
-    prices = service.latest(engine, coins, now, settings.raw_lookback_days)
-    body = LatestResponse.model_construct(
-        as_of=now,
-        prices=[
-            LatestPrice.model_construct(
-                coin=p.coin,
-                price_usd=p.price_usd,
-                market_cap_usd=p.market_cap_usd,
-                volume_24h_usd=p.volume_24h_usd,
-                change_24h_pct=p.change_24h_pct,
-                ts=p.ts,
-                source=p.source,
-            )
-            for p in prices
-        ],
-    )
-    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))
+    coins = service.parse_coins(coin, lake.settings.known_coin_ids, lake.settings.coins)
+    return lake.answer(LatestResponse.model_construct(as_of=lake.now, prices=lake.latest(coins)))
 
 
 @router.get(
     "/history",
     response_model=HistoryResponse,
-    responses={**BAD_INPUT, **UNAVAILABLE},
+    responses={**BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
     summary="OHLC buckets of one coin over [start, end)",
 )
 def price_history(
-    settings: SettingsDep,
-    engine: EngineDep,
-    now: NowDep,
-    coin: Annotated[str, Query(description="One symbol.", examples=["ETH"])],
+    lake: LakeDep,
+    coin: Annotated[
+        str,
+        Query(description="One symbol (ASCII letters and digits).", pattern=ONE_SYMBOL_PATTERN),
+    ],
     start: Annotated[
-        str | None, Query(description=f"Inclusive; default end - 24 h. {TIME_HELP}")
+        str | None,
+        Query(description=f"Inclusive; default end - 24 h. {TIME_HELP}", pattern=TIME_PATTERN),
     ] = None,
-    end: Annotated[str | None, Query(description=f"Exclusive; default now. {TIME_HELP}")] = None,
+    end: Annotated[
+        str | None, Query(description=f"Exclusive; default now. {TIME_HELP}", pattern=TIME_PATTERN)
+    ] = None,
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,
 ) -> Response:
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
-    symbol = service.parse_one_coin(coin, settings.known_coin_ids)
-    lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
-    result = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
-    body = HistoryResponse.model_construct(
-        coin=result.coin,
-        interval=result.interval.value,
-        start=result.start,
-        end=result.end,
-        points=[
-            HistoryPoint.model_construct(
-                ts=b.ts,
-                open=b.open,
-                high=b.high,
-                low=b.low,
-                close=b.close,
-                samples=b.samples,
-                market_cap_usd=b.market_cap_usd,
-                volume_24h_usd=b.volume_24h_usd,
-            )
-            for b in result.points
-        ],
+    symbol = service.parse_one_coin(coin, lake.settings.known_coin_ids)
+    lo, hi = service.resolve_range(start, end, lake.now, lake.settings.fetch_interval_seconds)
+    points = lake.history(symbol, lo, hi, interval)
+    return lake.answer(
+        HistoryResponse.model_construct(
+            coin=symbol, interval=interval.value, start=lo, end=hi, points=points
+        )
     )
-    return answer(body, until_next_slot(now, settings.fetch_interval_seconds))

@@ -6,6 +6,7 @@ import builtins
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -144,7 +145,11 @@ class LocalLake:
 
 
 class S3Lake:
-    """An S3 bucket (optionally under a prefix). The client is built at the edge and passed in."""
+    """An S3 bucket (optionally under a prefix). The client is built at the edge and passed in.
+
+    Every botocore error (a ClientError from S3, or a BotoCoreError: no credentials, no
+    network) leaves as a one-line LakeError naming the key and the permission to check.
+    """
 
     def __init__(
         self, bucket: str, prefix: str, client: S3Client, kms_key_id: str | None = None
@@ -155,14 +160,27 @@ class S3Lake:
         self.kms_key_id = kms_key_id
         self.uri = f"s3://{bucket}/{self.prefix}"
 
+    @contextmanager
+    def _errors(self, doing: str, check: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (ClientError, BotoCoreError) as error:
+            reason = " ".join(str(error).split())  # botocore's text, on one line
+            raise LakeError(
+                f"could not {doing} in {self.uri}: {reason}; check NEBULA_LAKE_URI and {check}."
+            ) from error
+
     def put(self, key: str, data: bytes, content_type: str) -> None:
         extra: dict[str, str] = {}
         if self.kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
-        from botocore.exceptions import BotoCoreError, ClientError
-
         # S3 PUT is atomic per object: readers see the old or the new batch, never half.
-        try:
+        with self._errors(
+            f"write {key!r}",
+            "the credentials' s3:PutObject on that prefix and kms:GenerateDataKey on the key",
+        ):
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.prefix + key,
@@ -170,39 +188,41 @@ class S3Lake:
                 ContentType=content_type,
                 **extra,
             )
-        except (ClientError, BotoCoreError) as error:
-            raise LakeError(
-                f"could not write {key!r} to {self.uri}: {error}; check NEBULA_LAKE_URI, the "
-                "credentials' s3:PutObject on that prefix and kms:GenerateDataKey on the key."
-            ) from error
 
     def get(self, key: str) -> bytes:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-        except self.client.exceptions.NoSuchKey:
-            raise LakeError(f"no object {key!r} in {self.uri}") from None
-        body: bytes = response["Body"].read()
+        with self._errors(f"read {key!r}", "the credentials' s3:GetObject and kms:Decrypt"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.NoSuchKey:
+                raise LakeError(f"no object {key!r} in {self.uri}") from None
+            body: bytes = response["Body"].read()
         return body
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        with self._errors(f"look for {key!r}", "the credentials' s3:GetObject (HEAD)"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
         return True
 
+    def _listing(self, prefix: str) -> Iterator[dict[str, Any]]:
+        with self._errors(f"list {prefix!r}", "the credentials' s3:ListBucket on that prefix"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                yield from page.get("Contents", [])
+
     def list(self, prefix: str) -> Iterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix) :]
+        for item in self._listing(prefix):
+            yield item["Key"][len(self.prefix) :]
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        with self._errors(f"delete {key!r}", "the credentials' s3:DeleteObject on that prefix"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def _put_conditionally(
         self, key: str, data: bytes, content_type: str, **condition: str
@@ -254,10 +274,8 @@ class S3Lake:
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, ETag) of each object under a prefix, in key order (as S3 lists them)."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix) :], item["ETag"].strip('"')
+        for item in self._listing(prefix):
+            yield item["Key"][len(self.prefix) :], item["ETag"].strip('"')
 
 
 def open_lake(

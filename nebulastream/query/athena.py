@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from nebulastream.query import sql
-from nebulastream.query.base import Dialect, EngineError, Query
+from nebulastream.query.base import Dialect, EngineError, EngineName, Query
 from nebulastream.settings import Settings
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -42,7 +42,7 @@ def quote_identifier(name: str) -> str:
 class AthenaEngine:
     """Runs `Query`s on Athena; `connection` is a pyathena Connection built at the edge."""
 
-    name = "athena"
+    name: EngineName = "athena"
     dialect: Dialect = "trino"
 
     def __init__(

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from nebulastream.query.sql import Statement
 
 Dialect = Literal["trino", "duckdb"]
+EngineName = Literal["duckdb", "athena"]
 
 
 class EngineError(RuntimeError):
@@ -38,7 +39,7 @@ class Query:
 class QueryEngine(Protocol):
     """Runs the endpoint statements; rows come back as tuples in the statement's column order."""
 
-    name: str
+    name: EngineName
     dialect: Dialect
 
     def execute(self, query: Query) -> list[tuple[Any, ...]]: ...

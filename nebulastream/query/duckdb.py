@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from nebulastream.lake.layout import CURATED, RAW
 from nebulastream.models import RAW_COLUMNS
 from nebulastream.query import sql
-from nebulastream.query.base import Dialect, EngineError, Query
+from nebulastream.query.base import Dialect, EngineError, EngineName, Query
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _shift(day: str, days: int) -> str:
 class DuckDBEngine:
     """Answers `Query`s over the lake folder at `root` with an in-process DuckDB."""
 
-    name = "duckdb"
+    name: EngineName = "duckdb"
     dialect: Dialect = "duckdb"
 
     def __init__(

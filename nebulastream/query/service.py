@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from nebulastream.coins import parse_symbols
+from pydantic import Field
+
+from nebulastream.coins import SYMBOLS_PATTERN, parse_symbols
 from nebulastream.query import sql
 from nebulastream.query.base import Query, QueryEngine
+from nebulastream.ranges import LATEST_DAY, RangeRuleError, check_history, check_order
 from nebulastream.timeutil import (
     EARLIEST_DAY,
     TimeFormatError,
     TimeRangeError,
+    UtcTime,
     floor_to,
-    iso_z,
+    next_slot,
     parse_time,
 )
 
@@ -27,11 +32,20 @@ ONE_DAY = timedelta(days=1)
 
 
 class QueryInputError(ValueError):
-    """Bad input from a user; the message says what to change."""
+    """Malformed input from a user (not in the documented form); the message says what to change."""
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+class QueryRuleError(QueryInputError):
+    """Well-formed input that breaks a rule no schema states: start < end, a bucket limit, a
+    calendar date, the range of times that can hold prices."""
+
+
+class UnknownCoinQueryError(QueryInputError):
+    """A well-formed symbol that is not a known coin."""
 
 
 class Interval(StrEnum):
@@ -57,67 +71,76 @@ _INTERVAL_SECONDS = {
 }
 
 
+# The answers' items, defined once: the API serialises these very objects (api/models.py wraps
+# them in its envelopes), so a field added here is in the HTTP answer and the OpenAPI document.
+
+
 @dataclass(frozen=True)
 class LatestPrice:
-    coin: str
-    price_usd: float
-    market_cap_usd: float | None
-    volume_24h_usd: float | None
-    change_24h_pct: float | None
-    ts: datetime
-    source: str
+    coin: Annotated[str, Field(examples=["BTC"])]
+    price_usd: Annotated[float, Field(examples=[67187.3])]
+    market_cap_usd: Annotated[float | None, Field(examples=[1.32e12])]
+    volume_24h_usd: Annotated[float | None, Field(examples=[3.1e10])]
+    change_24h_pct: Annotated[float | None, Field(examples=[-1.23])]
+    ts: Annotated[UtcTime, Field(description="When the source observed this price.")]
+    source: Annotated[str, Field(examples=["coingecko"])]
 
 
 @dataclass(frozen=True)
-class Bucket:
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    samples: int
-    market_cap_usd: float | None
-    volume_24h_usd: float | None
+class HistoryPoint:
+    """One non-empty bucket of a history."""
+
+    ts: Annotated[
+        UtcTime, Field(description="Bucket start: a multiple of the interval since the epoch.")
+    ]
+    open: Annotated[float, Field(description="First price in the bucket.", examples=[3521.4])]
+    high: Annotated[float, Field(examples=[3530.0])]
+    low: Annotated[float, Field(examples=[3518.2])]
+    close: Annotated[float, Field(description="Last price in the bucket.", examples=[3525.9])]
+    samples: Annotated[int, Field(description="Observations in the bucket.", examples=[12])]
+    market_cap_usd: Annotated[float | None, Field(description="Of the last observation.")]
+    volume_24h_usd: Annotated[float | None, Field(description="Of the last observation.")]
 
 
 @dataclass(frozen=True)
-class History:
-    coin: str
-    interval: Interval
-    start: datetime
-    end: datetime
-    points: list[Bucket]
+class CoinInfo:
+    coin: Annotated[str, Field(examples=["BTC"])]
+    first_ts: Annotated[UtcTime | None, Field(description="Oldest observation; null without data.")]
+    last_ts: Annotated[UtcTime | None, Field(description="Newest observation; null without data.")]
+    rows: Annotated[
+        int, Field(description="Stored observations (deduplicated).", examples=[105120])
+    ]
 
 
 @dataclass(frozen=True)
-class CoinSummary:
+class CoinHealth:
     coin: str
-    first_ts: datetime | None
-    last_ts: datetime | None
-    observations: int
-
-
-@dataclass(frozen=True)
-class CoinFreshness:
-    coin: str
-    newest_ts: datetime | None
+    newest_ts: UtcTime | None
     age_seconds: float | None
-    stale: bool
+    stale: Annotated[bool, Field(description="Newest observation older than two fetch intervals.")]
 
 
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_SYMBOLS = re.compile(SYMBOLS_PATTERN)
+_SYMBOLS_HELP = (
+    "use ticker symbols of ASCII letters and digits, comma-separated (e.g. coin=BTC,ETH)"
+)
+
+
 def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[str]) -> list[str]:
-    """'btc,ETH' -> ['BTC', 'ETH']; None, blank or only commas -> `default`."""
-    symbols = parse_symbols(value or "")
-    if not symbols:
+    """'btc,ETH' -> ['BTC', 'ETH']; None -> `default`. Anything but SYMBOLS_PATTERN is refused."""
+    if value is None:
         return list(default)
+    if not _SYMBOLS.fullmatch(value):
+        raise QueryInputError("coin", f"coin={_shorten(value)!r}: {_SYMBOLS_HELP}.")
+    symbols = parse_symbols(value)
     unknown = [s for s in symbols if s not in known]
     if unknown:
         names = ", ".join(repr(_shorten(s)) for s in unknown[:3])
-        raise QueryInputError(
+        raise UnknownCoinQueryError(
             "coin",
             f"Unknown coin {names}. Use ticker symbols, comma-separated, from: "
             f"{', '.join(sorted(known))} (e.g. coin=BTC,ETH).",
@@ -143,31 +166,28 @@ def _ceil_ms(moment: datetime) -> datetime:
 
 
 def parse_bound(name: str, value: str | None) -> datetime | None:
-    if value is None or not value.strip():
+    """None stays None; text not in TIME_PATTERN is malformed; a time no price has breaks a rule."""
+    if value is None:
         return None
-    out_of_range = QueryInputError(
-        name,
-        f"{name}={_shorten(value)!r} is out of range: use a time between 2009-01-03 and "
-        "9998-12-31.",
-    )
     try:
         moment = parse_time(value)
     except TimeRangeError:
-        raise out_of_range from None
-    except (TimeFormatError, ValueError):
+        raise QueryRuleError(
+            name,
+            f"{name}={_shorten(value)!r} is out of range: use a date on the calendar between "
+            f"{EARLIEST_DAY} and {LATEST_DAY}.",
+        ) from None
+    except TimeFormatError:
         raise QueryInputError(
             name,
             f"{name}={_shorten(value)!r} is not a time: use RFC 3339 such as "
             "2026-11-01T00:00:00Z or Unix seconds such as 1793491200.",
         ) from None
-    if not EARLIEST_DAY <= moment.date() <= date(9998, 12, 31):
-        raise out_of_range
+    try:
+        check_history(name, moment, value)
+    except RangeRuleError as error:
+        raise QueryRuleError(error.parameter, str(error)) from None
     return _ceil_ms(moment)
-
-
-def next_slot(now: datetime, fetch_interval_seconds: int) -> datetime:
-    """The next fetch slot boundary: answers computed now can change only after it."""
-    return floor_to(now, fetch_interval_seconds) + timedelta(seconds=fetch_interval_seconds)
 
 
 def resolve_range(
@@ -183,11 +203,10 @@ def resolve_range(
         hi = next_slot(now, fetch_interval_seconds)
     if lo is None:
         lo = hi - DEFAULT_RANGE
-    if lo >= hi:
-        raise QueryInputError(
-            "start",
-            f"start ({iso_z(lo)}) must be before end ({iso_z(hi)}): the range is [start, end).",
-        )
+    try:
+        check_order(lo, hi)
+    except RangeRuleError as error:
+        raise QueryRuleError(error.parameter, str(error)) from None
     return lo, hi
 
 
@@ -207,7 +226,7 @@ def check_points(start: datetime, end: datetime, interval: Interval) -> None:
         if coarser
         else f"use a range of at most {MAX_POINTS:,} days"
     )
-    raise QueryInputError(
+    raise QueryRuleError(
         "interval",
         f"[start, end) at interval={interval.value} is {count:,} points, more than "
         f"{MAX_POINTS:,}: {hint}.",
@@ -262,16 +281,16 @@ def history(
     interval: Interval,
     now: datetime,
     raw_lookback_days: int,
-) -> History:
-    """OHLC per bucket over [start, end); start/end must already be validated."""
+) -> list[HistoryPoint]:
+    """OHLC per non-empty bucket over [start, end), oldest first; start/end already validated."""
     check_points(start, end, interval)
     days = (start.date(), (end - timedelta(microseconds=1)).date())
     statement = sql.history(
         coin, _naive(start), _naive(end), interval.seconds, days, engine.dialect
     )
     rows = engine.execute(Query(statement, days, (coin,), _raw_since(now, raw_lookback_days)))
-    points = [
-        Bucket(
+    return [
+        HistoryPoint(
             ts=datetime.fromtimestamp(int(bucket), tz=UTC),
             open=o,
             high=h,
@@ -283,32 +302,29 @@ def history(
         )
         for bucket, o, h, low, c, n, cap, vol in rows
     ]
-    return History(coin, interval, start, end, points)
 
 
 def coin_summaries(
     engine: QueryEngine, configured: Sequence[str], now: datetime, raw_lookback_days: int
-) -> list[CoinSummary]:
+) -> list[CoinInfo]:
     """Every configured coin (even without data yet) and every other coin in the lake."""
     days = (EARLIEST_DAY, now.date() + ONE_DAY)
     rows = engine.execute(Query(sql.coins(days), days, None, _raw_since(now, raw_lookback_days)))
-    seen = {
-        coin: CoinSummary(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows
-    }
-    ordered = [seen.pop(c, CoinSummary(c, None, None, 0)) for c in configured]
+    seen = {coin: CoinInfo(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows}
+    ordered = [seen.pop(c, CoinInfo(c, None, None, 0)) for c in configured]
     return ordered + sorted(seen.values(), key=lambda s: s.coin)
 
 
 def freshness(
     prices: Sequence[LatestPrice], coins: Sequence[str], now: datetime, stale_after: timedelta
-) -> list[CoinFreshness]:
+) -> list[CoinHealth]:
     by_coin = {p.coin: p for p in prices}
     result = []
     for coin in coins:
         price = by_coin.get(coin)
         if price is None:
-            result.append(CoinFreshness(coin, None, None, True))
+            result.append(CoinHealth(coin, None, None, True))
             continue
         age = (now - price.ts).total_seconds()
-        result.append(CoinFreshness(coin, price.ts, age, age > stale_after.total_seconds()))
+        result.append(CoinHealth(coin, price.ts, age, age > stale_after.total_seconds()))
     return result

@@ -88,13 +88,16 @@ def test_raw_and_curated_copies_of_one_observation_count_once_latest_fetch_wins(
 
 
 def test_latest_filters_coins_and_leaves_out_coins_without_data(client: TestClient) -> None:
-    body = client.get("/prices/latest", params={"coin": "SOL, eth,DOGE"}).json()
+    body = client.get("/prices/latest", params={"coin": "SOL,eth,DOGE"}).json()
     assert [p["coin"] for p in body["prices"]] == ["SOL", "ETH"]
 
 
-def test_latest_with_only_commas_means_the_configured_coins(client: TestClient) -> None:
-    body = client.get("/prices/latest", params={"coin": " , ,"}).json()
-    assert [p["coin"] for p in body["prices"]] == ["BTC", "ETH", "SOL"]
+@pytest.mark.parametrize("coin", ["", " , ,", "BTC, ETH", "BTC,", "\u017fol", "BTC\u0660"])
+def test_latest_takes_only_the_documented_symbol_list(client: TestClient, coin: str) -> None:
+    # U+017F upper-cases to 'S' (SOL); U+0660 is an Arabic-Indic zero: neither is ASCII.
+    response = client.get("/prices/latest", params={"coin": coin})
+    assert response.status_code == 400
+    assert "ASCII letters and digits, comma-separated" in response.json()["detail"]
 
 
 def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
@@ -317,45 +320,89 @@ def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
     assert [c["stale"] for c in body["coins"]] == [False, False]
 
 
+MALFORMED, UNKNOWN, BREAKS_A_RULE = 400, 404, 422
+
+
 @pytest.mark.parametrize(
-    ("path", "params", "says"),
+    ("path", "params", "status", "says"),
     [
-        ("/prices/latest", {"coin": "BTC,NOPE"}, "Unknown coin 'NOPE'"),
-        ("/prices/history", {"coin": "BTC' OR '1'='1"}, "Unknown coin"),
-        ("/prices/history", {"coin": "BTC;DROP TABLE prices"}, "Unknown coin"),
-        ("/prices/history", {}, "coin is required"),
-        ("/prices/history", {"coin": "BTC,ETH"}, "give one symbol"),
-        ("/prices/history", {"coin": ","}, "give one symbol"),
-        ("/prices/history", {"coin": ["BTC", "ETH"]}, "coin is given more than once"),
-        ("/prices/latest", {"coin": ["BTC", "ETH"]}, "coin=BTC,ETH"),
-        ("/prices/history", {"coin": "BTC", "interval": ["1h", "1d"]}, "interval is given more"),
-        ("/prices/history", {"coin": "BTC", "start": "yesterday"}, "RFC 3339"),
-        ("/prices/history", {"coin": "BTC", "end": "2026-13-01T00:00:00Z"}, "RFC 3339"),
-        ("/prices/history", {"coin": "BTC", "start": "1e30"}, "start="),
-        ("/prices/history", {"coin": "BTC", "start": "nan"}, "start="),
-        ("/prices/history", {"coin": "BTC", "start": "0001-01-01T00:00:00+01:00"}, "out of range"),
-        ("/prices/history", {"coin": "BTC", "end": "9999-12-31T23:59:59-01:00"}, "out of range"),
-        ("/prices/history", {"coin": "BTC", "end": "0001-01-01T00:00:00Z"}, "end='0001"),
-        ("/prices/history", {"coin": "BTC", "end": "-99999999999"}, "out of range"),
-        ("/prices/history", {"coin": "BTC", "start": "9999-12-31T23:59:59Z"}, "out of range"),
+        ("/prices/latest", {"coin": "BTC,NOPE"}, UNKNOWN, "Unknown coin 'NOPE'"),
+        ("/prices/history", {"coin": "NOPE"}, UNKNOWN, "Unknown coin 'NOPE'"),
+        ("/prices/history", {"coin": "BTC' OR '1'='1"}, MALFORMED, "ASCII letters and digits"),
+        ("/prices/history", {"coin": "BTC;DROP TABLE prices"}, MALFORMED, "ASCII letters"),
+        ("/prices/history", {}, MALFORMED, "coin is required"),
+        ("/prices/history", {"coin": "BTC,ETH"}, MALFORMED, "ASCII letters and digits"),
+        ("/prices/history", {"coin": ","}, MALFORMED, "ASCII letters and digits"),
+        ("/prices/history", {"coin": ["BTC", "ETH"]}, MALFORMED, "coin is given more than once"),
+        ("/prices/latest", {"coin": ["BTC", "ETH"]}, MALFORMED, "coin=BTC,ETH"),
+        ("/prices/history", {"coin": "BTC", "interval": ["1h", "1d"]}, MALFORMED, "interval is"),
+        ("/prices/history", {"coin": "BTC", "start": "yesterday"}, MALFORMED, "RFC 3339"),
+        ("/prices/history", {"coin": "BTC", "end": "2026-13-01T00:00:00Z"}, MALFORMED, "RFC"),
+        ("/prices/history", {"coin": "BTC", "end": "2026-11-01T00:00:00"}, MALFORMED, "RFC"),
+        ("/prices/history", {"coin": "BTC", "end": "2026-11-01"}, MALFORMED, "RFC 3339"),
+        ("/prices/history", {"coin": "BTC", "end": "2026-W44-1T00:00:00Z"}, MALFORMED, "RFC"),
+        ("/prices/history", {"coin": "BTC", "end": "1_764_547_200"}, MALFORMED, "Unix seconds"),
+        ("/prices/history", {"coin": "BTC", "end": "\u0661764547200"}, MALFORMED, "Unix"),
+        ("/prices/history", {"coin": "BTC", "start": "1e30"}, MALFORMED, "start="),
+        ("/prices/history", {"coin": "BTC", "start": "nan"}, MALFORMED, "start="),
+        ("/prices/history", {"coin": "BTC", "end": "-99999999999"}, MALFORMED, "Unix seconds"),
+        (
+            "/prices/history",
+            {"coin": "BTC", "end": "2026-02-30T00:00:00Z"},
+            BREAKS_A_RULE,
+            "calendar",
+        ),
+        (
+            "/prices/history",
+            {"coin": "BTC", "start": "0001-01-01T00:00:00+01:00"},
+            BREAKS_A_RULE,
+            "out of range",
+        ),
+        (
+            "/prices/history",
+            {"coin": "BTC", "end": "9999-12-31T23:59:59-01:00"},
+            BREAKS_A_RULE,
+            "out of range",
+        ),
+        (
+            "/prices/history",
+            {"coin": "BTC", "end": "0001-01-01T00:00:00Z"},
+            BREAKS_A_RULE,
+            "end='0001",
+        ),
+        (
+            "/prices/history",
+            {"coin": "BTC", "start": "9999-12-31T23:59:59Z"},
+            BREAKS_A_RULE,
+            "range",
+        ),
         (
             "/prices/history",
             {"coin": "BTC", "start": "2026-11-28T00:00:00Z", "end": "2026-11-28T00:00:00Z"},
+            BREAKS_A_RULE,
             "must be before end",
         ),
-        ("/prices/history", {"coin": "BTC", "interval": "2m"}, "'5m', '15m', '1h', '4h' or '1d'"),
+        (
+            "/prices/history",
+            {"coin": "BTC", "interval": "2m"},
+            MALFORMED,
+            "'5m', '15m', '1h', '4h' or '1d'",
+        ),
         (
             "/prices/history",
             {"coin": "BTC", "start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            BREAKS_A_RULE,
             "use interval=1h (8,760 points)",
         ),
     ],
 )
-def test_bad_input_is_a_400_saying_what_to_change(
-    client: TestClient, path: str, params: dict[str, str | list[str]], says: str
+def test_bad_input_is_a_4xx_saying_what_to_change(
+    client: TestClient, path: str, params: dict[str, str | list[str]], status: int, says: str
 ) -> None:
+    """400: not in the form the OpenAPI states; 404: no such coin; 422: in that form, but
+    breaking a rule no schema states (start < end, the bucket limit, the calendar)."""
     response = client.get(path, params=params)
-    assert response.status_code == 400
+    assert response.status_code == status
     assert says in response.json()["detail"]
 
 

@@ -181,11 +181,11 @@ def test_history_rows_map_to_epoch_aligned_buckets(
     )
     start, end = utc("2026-11-27T00:00:00Z"), utc("2026-11-29T00:00:00Z")
     result = service.history(engine, "BTC", start, end, Interval.D1, NOW, 2)
-    assert [(p.ts, p.open, p.high, p.low, p.close, p.samples) for p in result.points] == [
+    assert [(p.ts, p.open, p.high, p.low, p.close, p.samples) for p in result] == [
         (utc("2026-11-27T00:00:00Z"), 100.0, 150.0, 90.0, 150.0, 7),
         (utc("2026-11-28T00:00:00Z"), 67187.3, 67187.3, 67187.3, 67187.3, 1),
     ]
-    assert result.points[0].market_cap_usd is None
+    assert result[0].market_cap_usd is None
     (request,) = requests
     assert "max_by(market_cap_usd, ts)" in request["QueryString"]
     assert request["ExecutionParameters"][-6:] == [

@@ -8,8 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,10 @@ from api.app import create_app
 from api.deps import get_clock, get_engine
 from nebulastream import cli
 from nebulastream.query.duckdb import DuckDBEngine
+from nebulastream.scheduler import PeriodicJob
 from nebulastream.server import ApiServer
 from nebulastream.settings import get_settings
+from nebulastream.sources.base import SourceError
 from tests.integration.api_lake import NOW, build_lake, settings_for
 from tests.lake_fixtures import utc
 
@@ -85,7 +85,7 @@ def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
             super().start(timeout)
             servers.append(self)
 
-    def loop(jobs: list[cli.PeriodicJob], stop: Any) -> None:
+    def loop(jobs: list[PeriodicJob], wait: Any, **_: Any) -> None:
         assert [job.name for job in jobs] == ["fetch", "transform"]
         jobs[1].action(utc("2026-11-28T04:00:00Z"))  # curates the lake's raw batches
         urls.append(servers[0].url)
@@ -123,44 +123,15 @@ def test_a_busy_port_is_a_clear_error(
     assert "pass --port" in result.output
 
 
-def test_a_periodic_job_runs_at_once_then_on_its_slot_grid_even_after_failing() -> None:
-    slots: list[datetime] = []
-
-    def flaky(slot: datetime) -> None:
-        slots.append(slot)
-        raise RuntimeError("source down")
-
-    job = cli.PeriodicJob("fetch", 300, flaky)
-    with pytest.raises(RuntimeError):
-        job.run_if_due(utc("2026-11-28T04:06:10Z"))
-    assert slots == [utc("2026-11-28T04:05:00Z")]
-    assert job.due == utc("2026-11-28T04:10:00Z")
-    job.run_if_due(utc("2026-11-28T04:09:59Z"))
-    assert len(slots) == 1
-    with pytest.raises(RuntimeError):
-        job.run_if_due(utc("2026-11-28T04:10:00.5Z"))
-    assert slots[-1] == utc("2026-11-28T04:10:00Z")
-
-
-def test_the_run_loop_outlives_a_job_that_fails_unexpectedly(
+def test_nebula_run_reports_a_failing_job_and_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stop = threading.Event()
-    ran: list[str] = []
-
-    def broken(slot: datetime) -> None:
-        ran.append("broken")
-        raise ZeroDivisionError("a bug, not an upstream fault")
-
-    def healthy(slot: datetime) -> None:
-        ran.append("healthy")
-        stop.set()
-
-    cli.run_jobs(
-        [cli.PeriodicJob("fetch", 300, broken), cli.PeriodicJob("transform", 3600, healthy)], stop
-    )
-    assert ran == ["broken", "healthy"]
-    assert "fetch failed unexpectedly: ZeroDivisionError" in capsys.readouterr().err
+    broken = PeriodicJob("fetch", 300, lambda slot: 1 / 0)
+    cli._report_failure(broken, ZeroDivisionError("division by zero"))
+    cli._report_failure(broken, SourceError("CoinGecko answered 429 three times."))
+    printed = capsys.readouterr().err
+    assert "fetch failed unexpectedly: ZeroDivisionError: division by zero" in printed
+    assert "fetch failed: CoinGecko answered 429 three times." in printed
 
 
 def test_nebula_serve_on_any_free_port_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:

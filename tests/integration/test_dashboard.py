@@ -24,7 +24,15 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Playwright, Request, expect, sync_playwright
+from playwright.sync_api import (
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from nebulastream.timeutil import parse_time, utcnow
 from tests.integration import dashboard_lake
@@ -444,7 +452,8 @@ def test_an_api_failure_is_explained_and_retry_recovers_once_the_lake_is_fixed(
     # Each answer reads the whole year (DOGE has no rows, so /coins looks everywhere): all 503.
     message = page.locator("#chart-message")
     expect(message).to_contain_text("Could not load the coin list: coins answered 503:")
-    expect(message).to_contain_text("DuckDB could not read the lake")
+    expect(message).to_contain_text("The query engine could not answer; retry in a moment.")
+    expect(message).to_contain_text("request id")
 
     victim.write_bytes(good)  # the file is repaired (say, by a transform re-run)
     before = len(dashboard.history_calls())
@@ -462,3 +471,44 @@ def test_an_api_failure_is_explained_and_retry_recovers_once_the_lake_is_fixed(
     # The only console entries are the browser's own notes about the failed requests.
     assert dashboard.problems
     assert all("503" in p for p in dashboard.problems), dashboard.problems
+
+
+# ------------------------------------------------------------------------------ /docs
+
+
+@pytest.mark.parametrize("prefix", ["", "/dev"])
+def test_docs_render_from_this_server_alone_under_a_strict_csp(
+    server: Server, dashboard: Dashboard, prefix: str
+) -> None:
+    page = dashboard.page
+    elsewhere: list[str] = []
+
+    def only_this_server(route: Route) -> None:
+        url = route.request.url
+        if not url.startswith(f"{server.url}/"):
+            elsewhere.append(url)  # a CDN, fonts, the public validator: offline, this fails
+            route.abort()
+        elif prefix and url.startswith(f"{server.url}{prefix}/"):
+            # API Gateway's stage path, played by the browser's network layer (as above)
+            local = url.replace(f"{server.url}{prefix}/", f"{server.url}/", 1)
+            route.fulfill(response=route.fetch(url=local))
+        else:
+            route.continue_()
+
+    page.route("**/*", only_this_server)
+    response = page.goto(f"{server.url}{prefix}/docs")
+    assert response is not None and response.ok
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe" not in csp
+    operations = page.locator(".opblock-summary-path")
+    expect(operations.first).to_be_visible()
+    paths = set(operations.all_inner_texts())
+    assert {"/prices/latest", "/prices/history", "/coins", "/health"} <= paths
+    page.locator(".opblock-summary", has_text="/prices/latest").first.click()
+    expect(page.locator(".opblock-body").first).to_contain_text("coin")
+    assert elsewhere == []
+    requested = [urlsplit(r.url).path for r in dashboard.requests]
+    assert f"{prefix}/openapi.json" in requested
+    assert all(p.startswith(f"{prefix}/") for p in requested), requested
+    # A CSP violation, a missing file or a script error would be a console error.
+    assert dashboard.problems == []

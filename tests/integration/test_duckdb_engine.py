@@ -64,12 +64,12 @@ def test_old_raw_already_curated_is_not_read_but_a_late_backfill_is(tmp_path: Pa
     engine = DuckDBEngine(tmp_path, recheck_seconds=0)
     one_day = (utc("2026-10-01T00:00:00Z"), utc("2026-10-02T00:00:00Z"))
     history = service.history(engine, "BTC", *one_day, Interval.D1, NOW, 2)
-    assert [p.samples for p in history.points] == [1]
+    assert [p.samples for p in history] == [1]
     # A batch landing after that write (a backfill) is read until the next transform.
     late = utc("2026-10-01T10:10:00Z")
     write_spot(tmp_path, late, [observation("BTC", late, 102.0, fetched_at=NOW, slot=late)])
     history = service.history(engine, "BTC", *one_day, Interval.D1, NOW, 2)
-    assert [(p.samples, p.close) for p in history.points] == [(3, 102.0)]
+    assert [(p.samples, p.close) for p in history] == [(3, 102.0)]
 
 
 def test_a_one_day_query_reads_that_day_only(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_a_one_day_query_reads_that_day_only(tmp_path: Path) -> None:
     engine = DuckDBEngine(tmp_path, recheck_seconds=0)
     day = (utc("2026-06-15T00:00:00Z"), utc("2026-06-16T00:00:00Z"))
     history = service.history(engine, "BTC", *day, Interval.H1, NOW, 2)
-    assert [p.close for p in history.points] == [115.0]
+    assert [p.close for p in history] == [115.0]
     assert engine.loaded_days == ["2026-06-15"]
 
 

@@ -52,7 +52,10 @@ def test_docs_behind_a_named_stage_load_the_stages_openapi(handler: Any) -> None
     response = handler(_event("/docs"), None)
     assert response["statusCode"] == 200
     assert "text/html" in response["headers"]["content-type"]
-    assert "url: '/dev/openapi.json'" in response["body"]
+    # Relative URLs: the page at /dev/docs loads /dev/docs/... and /dev/openapi.json.
+    assert 'src="docs/docs.js"' in response["body"]
+    bundle = handler(_event("/docs/vendor/swagger-ui-bundle.js"), None)
+    assert bundle["statusCode"] == 200
 
     spec = handler(_event("/openapi.json"), None)
     assert spec["statusCode"] == 200
@@ -71,14 +74,14 @@ def test_prices_answer_through_the_stage_path(handler: Any) -> None:
     assert json.loads(response["body"])["prices"][0]["price_usd"] == 67187.3
 
     bad = handler(_event("/prices/history", "coin=NOPE"), None)
-    assert bad["statusCode"] == 400
+    assert bad["statusCode"] == 404
     assert "Unknown coin" in json.loads(bad["body"])["detail"]
 
 
 def test_the_default_stage_has_no_prefix(handler: Any) -> None:
     response = handler(_event("/docs", stage="$default"), None)
     assert response["statusCode"] == 200
-    assert "url: '/openapi.json'" in response["body"]
+    assert 'src="docs/vendor/swagger-ui-bundle.js"' in response["body"]
 
 
 def test_the_athena_lambda_imports_neither_duckdb_nor_pyarrow(tmp_path: Path) -> None:

@@ -15,8 +15,10 @@ import httpx
 import pytest
 from moto import mock_aws
 
+from nebulastream.edge import CurrentSpotSource, coingecko_api_key
 from nebulastream.ingest import fetch_spot
 from nebulastream.lake.storage import LakeError, S3Lake
+from nebulastream.settings import Settings
 from nebulastream.sources.base import SourceError
 from nebulastream.sources.coingecko import CoinGecko, build_client
 from tests.conftest import fixture_json, fixture_text
@@ -111,7 +113,7 @@ class Context:
 def test_the_lambda_stores_the_batch_of_the_events_slot(
     fetch_handler: ModuleType, s3: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fetch_handler.source = coingecko(fixture_text("coingecko/simple_price.json"))
+    fetch_handler.source = lambda: coingecko(fixture_text("coingecko/simple_price.json"))
     event = fixture_json("events/eventbridge_scheduled.json")
 
     summary = fetch_handler.handler(event, Context())
@@ -134,7 +136,7 @@ def test_the_lambda_stores_the_batch_of_the_events_slot(
 
 
 def test_the_lambda_raises_when_no_coin_could_be_stored(fetch_handler: ModuleType, s3: Any) -> None:
-    fetch_handler.source = coingecko('{"some-other-coin": {"usd": 1}}')
+    fetch_handler.source = lambda: coingecko('{"some-other-coin": {"usd": 1}}')
     with pytest.raises(SourceError, match="without any of the configured coins"):
         fetch_handler.handler(fixture_json("events/eventbridge_scheduled.json"), Context())
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
@@ -147,3 +149,110 @@ def test_a_missing_bucket_is_a_lake_error_naming_the_key(s3: Any) -> None:
             coingecko(fixture_text("coingecko/simple_price.json")), lake, slot=SLOT, now=SLOT
         )
     assert "coingecko-spot-20261128T0405Z.jsonl" in str(caught.value)
+
+
+# -- the CoinGecko key from SSM ------------------------------------------------------------
+
+KEY_PARAMETER = "/nebula-stream/test/coingecko-api-key"
+
+
+@pytest.fixture
+def ssm() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("ssm", region_name="us-east-1")
+
+
+@pytest.fixture
+def _fresh_parameter_cache() -> Iterator[None]:
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()
+
+
+@pytest.mark.usefixtures("_fresh_parameter_cache")
+def test_the_key_is_read_from_a_securestring_once_per_container(ssm: Any) -> None:
+    ssm.put_parameter(Name=KEY_PARAMETER, Type="SecureString", Value=" CG-test-key\n")
+    settings = Settings(coingecko_api_key_parameter=KEY_PARAMETER, coingecko_api_key="ignored")
+    calls: list[dict[str, Any]] = []
+    from aws_lambda_powertools.utilities import parameters
+
+    provider = parameters.ssm.DEFAULT_PROVIDERS.get("ssm") or parameters.SSMProvider()
+    parameters.ssm.DEFAULT_PROVIDERS["ssm"] = provider
+    provider.client.meta.events.register(
+        "provide-client-params.ssm.GetParameter", lambda params, **_: calls.append(params)
+    )
+
+    assert coingecko_api_key(settings) == "CG-test-key"
+    ssm.put_parameter(Name=KEY_PARAMETER, Type="SecureString", Value="CG-new", Overwrite=True)
+    assert coingecko_api_key(settings) == "CG-test-key"  # cached for the container
+    assert len(calls) == 1
+    assert calls[0]["WithDecryption"] is True
+
+    source = CurrentSpotSource(settings)
+    first = source()
+    assert first is source()  # one client while the key stays the same
+    assert first.has_key
+
+
+@pytest.mark.usefixtures("_fresh_parameter_cache")
+def test_a_missing_key_parameter_is_a_one_line_source_error(ssm: Any) -> None:
+    settings = Settings(coingecko_api_key_parameter="/nebula-stream/test/missing")
+    with pytest.raises(SourceError, match=r"SSM parameter /nebula-stream/test/missing") as caught:
+        coingecko_api_key(settings)
+    assert "\n" not in str(caught.value)
+
+
+def test_without_a_parameter_the_settings_key_is_used() -> None:
+    assert coingecko_api_key(Settings(coingecko_api_key="CG-local")) == "CG-local"
+    assert coingecko_api_key(Settings()) is None
+
+
+# -- every S3 failure is a one-line LakeError ----------------------------------------------
+
+
+def _operations(lake: S3Lake) -> dict[str, Any]:
+    return {
+        "put": lambda: lake.put("raw/x.jsonl", b"{}", "application/x-ndjson"),
+        "get": lambda: lake.get("raw/x.jsonl"),
+        "exists": lambda: lake.exists("raw/x.jsonl"),
+        "list": lambda: list(lake.list("raw/")),
+        "delete": lambda: lake.delete("raw/x.jsonl"),
+        "versions": lambda: list(lake.versions("raw/")),
+    }
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "exists", "list", "delete", "versions"])
+def test_a_missing_bucket_is_a_one_line_lake_error_for_every_operation(
+    s3: Any, operation: str
+) -> None:
+    lake = S3Lake("no-such-bucket", "lake", s3)
+    with pytest.raises(LakeError, match="NoSuchBucket") as caught:
+        _operations(lake)[operation]()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "s3://no-such-bucket/lake/" in message and "NEBULA_LAKE_URI" in message
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "exists", "list", "delete", "versions"])
+def test_an_unreachable_s3_is_a_one_line_lake_error_for_every_operation(operation: str) -> None:
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    lake = S3Lake("nebula", "", client)
+    with pytest.raises(LakeError, match="Could not connect") as caught:
+        _operations(lake)[operation]()
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_object_is_still_named_as_missing(s3: Any) -> None:
+    lake = S3Lake(BUCKET, "", s3)
+    with pytest.raises(LakeError, match=r"no object 'raw/x.jsonl'"):
+        lake.get("raw/x.jsonl")
+    assert lake.exists("raw/x.jsonl") is False

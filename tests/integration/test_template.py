@@ -180,6 +180,10 @@ def test_lambda_zip_holds_the_code_and_linux_wheels_but_no_junk(package: Package
     assert "handlers/api.py" in names
     # The dashboard ships with the API, its chart library included (built by `make install`).
     assert {"api/static/index.html", "api/static/vendor/uPlot.iife.min.js"} <= set(names)
+    # So does /docs' Swagger UI: nothing is loaded from a CDN.
+    assert {"api/static/docs/index.html", "api/static/docs/vendor/swagger-ui-bundle.js"} <= set(
+        names
+    )
     # boto3 and friends come with the Lambda runtime; dev folders never ship.
     forbidden = {"boto3", "botocore", "s3transfer", "tests", "node_modules", "docs", "data"}
     forbidden |= {"benchmarks", "glue", "scripts", ".venv", ".serverless", "test-artifacts"}
@@ -388,10 +392,122 @@ def test_each_function_has_its_own_role_scoped_to_its_prefixes(package: Package)
     assert any("table/${GlueDatabase}/${CuratedTable}" in r for r in glue)
     assert any("table/${GlueDatabase}/${RawTable}" in r for r in glue)
     assert not any(a.startswith("glue:") and "Create" in a for a, _ in api)
-    # With the customer key, both may use exactly that key, and only through S3.
-    for role in (fetch, api):
-        kms = {r for a, r in role if a.startswith("kms:")}
+    # With the customer key, both may use exactly that key, and only through S3 (the fetcher's
+    # SSM decryption of the CoinGecko key: test_the_coingecko_key_is_a_securestring_...).
+    for role_id in (fetch_role, api_role):
+        kms = {
+            json.dumps(s["Resource"])
+            for logical_id, s in _iam_statements(package)
+            if logical_id == role_id
+            and any(a.startswith("kms:") for a in _as_list(s["Action"]))
+            and s["Sid"] != "DecryptCoinGeckoKeyThroughSsm"
+        }
         assert kms == {json.dumps({"Fn::GetAtt": ["DataKey", "Arn"]})}
+
+
+PARAMETER_ARN = (
+    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+    ":parameter${CoinGeckoApiKeyParameter}"
+)
+
+
+def test_the_coingecko_key_is_a_securestring_read_at_run_time_never_in_the_environment(
+    package: Package,
+) -> None:
+    text = json.dumps(package.template)
+    assert "resolve:ssm" not in text  # CloudFormation no longer copies the key anywhere
+    for function_id in ("FetchLambdaFunction", "ApiLambdaFunction"):
+        assert (
+            "NEBULA_COINGECKO_API_KEY" not in package.props(function_id)["Environment"]["Variables"]
+        )
+    fetch_env = package.props("FetchLambdaFunction")["Environment"]["Variables"]
+    assert fetch_env["NEBULA_COINGECKO_API_KEY_PARAMETER"] == {
+        "Fn::If": ["HasCoinGeckoKey", {"Ref": "CoinGeckoApiKeyParameter"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert package.template["Parameters"]["CoinGeckoApiKeyParameter"]["AllowedPattern"].startswith(
+        "^$|^/"
+    )  # a full path, so the ARN below is the parameter's
+    fetch_role = _role_of(package, "FetchLambdaFunction")
+    statements = {
+        s["Sid"]: s for logical_id, s in _iam_statements(package) if logical_id == fetch_role
+    }
+    read = statements["ReadCoinGeckoKey"]
+    assert (read["Action"], _sub(read["Resource"])) == ("ssm:GetParameter", PARAMETER_ARN)
+    decrypt = statements["DecryptCoinGeckoKeyThroughSsm"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    only = decrypt["Condition"]["StringEquals"]
+    assert _sub(only["kms:ViaService"]) == "ssm.${AWS::Region}.amazonaws.com"
+    assert _sub(only["kms:EncryptionContext:PARAMETER_ARN"]) == PARAMETER_ARN
+    # Only the fetcher may read it; no role reads any other parameter.
+    ssm = [(r, s) for r, s in _iam_statements(package) if "ssm:" in json.dumps(s["Action"])]
+    assert [r for r, _ in ssm] == [fetch_role]
+
+
+def test_the_http_api_stage_writes_json_access_logs_kept_like_the_functions_logs(
+    package: Package,
+) -> None:
+    settings = package.props("HttpApiStage")["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiLogGroup", "Arn"]}
+    line = json.loads(settings["Format"])
+    assert line["requestId"] == "$context.requestId"  # = the API's X-Request-Id on AWS
+    assert {"status", "path", "httpMethod", "ip", "integrationError"} <= set(line)
+    retention = {
+        logical_id: props["RetentionInDays"]
+        for logical_id, props in package.of_type("AWS::Logs::LogGroup").items()
+    }
+    assert retention["HttpApiLogGroup"] == retention["FetchLogGroup"] == retention["ApiLogGroup"]
+
+
+def test_glue_job_and_crawler_encrypt_logs_and_bookmarks_with_the_stacks_key(
+    package: Package,
+) -> None:
+    [(config_id, config)] = package.of_type("AWS::Glue::SecurityConfiguration").items()
+    assert package.props("CurateJob")["SecurityConfiguration"] == {"Ref": config_id}
+    assert package.props("RawCrawler")["CrawlerSecurityConfiguration"] == {"Ref": config_id}
+    encryption = config["EncryptionConfiguration"]
+    key = {
+        "Fn::If": ["UseCustomerKey", {"Fn::GetAtt": ["DataKey", "Arn"]}, {"Ref": "AWS::NoValue"}]
+    }
+    for part, mode_name, customer in (
+        ("CloudWatchEncryption", "CloudWatchEncryptionMode", "SSE-KMS"),
+        ("JobBookmarksEncryption", "JobBookmarksEncryptionMode", "CSE-KMS"),
+    ):
+        assert encryption[part][mode_name] == {"Fn::If": ["UseCustomerKey", customer, "DISABLED"]}
+        assert encryption[part]["KmsKeyArn"] == key
+    # S3 as the bucket's: the stack's key, or no header so the bucket's aws/s3 default applies.
+    [s3] = encryption["S3Encryptions"]
+    assert s3 == {"S3EncryptionMode": {"Fn::If": ["UseCustomerKey", "SSE-KMS", "DISABLED"]},
+                  "KmsKeyArn": key}  # fmt: skip
+    # The key lets CloudWatch Logs use it for Glue's log groups only.
+    statements = package.props("DataKey")["KeyPolicy"]["Statement"]
+    [logs] = [s for s in statements if s["Sid"] == "GlueLogsUseKey"]
+    assert _sub(logs["Principal"]["Service"]) == "logs.${AWS::Region}.amazonaws.com"
+    assert "log-group:/aws-glue/*" in _sub(
+        logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    )
+
+
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+
+def test_checkov_finds_no_unencrypted_env_unlogged_stage_or_unsecured_glue(
+    package: Package,
+) -> None:
+    if not CHECKOV.exists():
+        pytest.fail("checkov is missing: `make install` builds .venv-checkov.")
+    checks = ("CKV_AWS_95", "CKV_AWS_173", "CKV_AWS_195")
+    template = package.path / "cloudformation-template-update-stack.json"
+    done = subprocess.run(
+        [str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "--check",
+         ",".join(checks), "--skip-download", "--output", "json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )  # fmt: skip
+    report = json.loads(done.stdout) if done.stdout.strip() else {}
+    results = report.get("results", {}) if isinstance(report, dict) else {}
+    failed = [(c["check_id"], c["resource"]) for c in results.get("failed_checks", [])]
+    passed = {c["check_id"] for c in results.get("passed_checks", [])}
+    assert failed == [], failed
+    assert passed == set(checks), (done.stdout[-2000:], done.stderr[-2000:])
 
 
 def test_glue_roles_read_raw_and_write_only_their_outputs(package: Package) -> None:

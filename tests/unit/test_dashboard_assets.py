@@ -112,6 +112,33 @@ def test_vendored_chart_library_is_the_version_package_json_pins() -> None:
     assert f"(v{pinned})" in vendored.read_text()[:200]
 
 
+def test_vendored_swagger_ui_is_the_version_package_json_pins() -> None:
+    pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]["swagger-ui-dist"]
+    lock = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    vendored = ROOT / "api/static/docs/vendor/swagger-ui-bundle.js"
+    assert vendored.exists(), "run `make install`: it copies Swagger UI into api/static/docs"
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned), "pin exactly, no ranges"
+    assert lock["node_modules/swagger-ui-dist"]["version"] == pinned
+    assert f'"{pinned}"' in vendored.read_text()
+
+
+def test_docs_page_loads_only_relative_files_that_the_app_serves() -> None:
+    client = TestClient(create_app())
+    page = client.get("/docs")
+    links = _Links()
+    links.feed(page.text)
+    urls = [u for u in links.urls if not u.startswith("data:")]
+    assert set(urls) == {
+        "docs/vendor/swagger-ui.css",
+        "docs/vendor/swagger-ui-bundle.js",
+        "docs/docs.js",
+    }
+    for url in urls:
+        assert client.get(urljoin("http://testserver/docs", url)).status_code == 200
+    assert "<script>" not in page.text and "style=" not in page.text
+
+
 def _fake_checkout(root: Path, pinned: str, installed: str) -> None:
     (root / "package.json").write_text(json.dumps({"dependencies": {"uplot": pinned}}))
     package = root / "node_modules/uplot"

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from api.app import create_app
+from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
+from nebulastream.timeutil import TIME_PATTERN
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +19,10 @@ def spec() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "statuses"),
     [
-        ("/prices/latest", {"200", "400", "503"}),
-        ("/prices/history", {"200", "400", "503"}),
-        ("/coins", {"200", "503"}),
-        ("/health", {"200", "503"}),
+        ("/prices/latest", {"200", "400", "404", "414", "422", "503"}),
+        ("/prices/history", {"200", "400", "404", "414", "422", "503"}),
+        ("/coins", {"200", "400", "414", "503"}),
+        ("/health", {"200", "400", "414", "503"}),
     ],
 )
 def test_each_route_documents_its_answers(
@@ -33,9 +35,24 @@ def test_each_route_documents_its_answers(
         assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def test_validation_errors_are_documented_as_400_not_422(spec: dict[str, Any]) -> None:
+def test_fastapis_validation_error_shape_is_not_documented(spec: dict[str, Any]) -> None:
+    # Validation errors are 400 with ErrorResponse; 422 is the app's own "breaks a rule".
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    assert all("422" not in op["responses"] for p in spec["paths"].values() for op in p.values())
+    for path in spec["paths"].values():
+        for operation in path.values():
+            for answer in operation["responses"].values():
+                assert "HTTPValidationError" not in str(answer)
+
+
+def test_parameters_state_exactly_what_is_accepted(spec: dict[str, Any]) -> None:
+    latest = {p["name"]: p for p in spec["paths"]["/prices/latest"]["get"]["parameters"]}
+    history = {p["name"]: p for p in spec["paths"]["/prices/history"]["get"]["parameters"]}
+    coin_list = next(s for s in latest["coin"]["schema"]["anyOf"] if s.get("type") == "string")
+    assert coin_list["pattern"] == SYMBOLS_PATTERN
+    assert history["coin"]["schema"]["pattern"] == ONE_SYMBOL_PATTERN
+    for name in ("start", "end"):
+        time = next(s for s in history[name]["schema"]["anyOf"] if s.get("type") == "string")
+        assert time["pattern"] == TIME_PATTERN
 
 
 @pytest.mark.parametrize("model", ["LatestResponse", "HistoryResponse", "ErrorResponse"])
