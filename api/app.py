@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import coins, dashboard, health, prices
+from api.routers import alerts, coins, dashboard, health, prices
 from nebulastream import __version__
 
 DESCRIPTION = """\
@@ -31,6 +31,7 @@ def create_app() -> FastAPI:
             {"name": "prices", "description": "Latest prices and history."},
             {"name": "coins", "description": "What the lake holds."},
             {"name": "health", "description": "Liveness and data freshness."},
+            {"name": "alerts", "description": "Price alert rules, their state and firings."},
         ],
     )
     # gzip pays off on long histories (a year of daily buckets: 64 KB of JSON, 9 KB
@@ -43,6 +44,7 @@ def create_app() -> FastAPI:
     app.include_router(prices.router)
     app.include_router(coins.router)
     app.include_router(health.router)
+    app.include_router(alerts.router)
     dashboard.install(app)
 
     @app.get("/", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nebulastream.alerts.edge import Alerts, make_senders, rules_location
+from nebulastream.alerts.rules import Rule, RulesError
+from nebulastream.alerts.service import channels_for, dry_run, send_test
 from nebulastream.coins import UnknownCoinError, parse_symbols
 from nebulastream.curation.local import transform as run_transform
 from nebulastream.curation.outputs import VersionedLake
@@ -23,6 +27,7 @@ from nebulastream.edge import make_coingecko, make_curation_config, make_engine,
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
+from nebulastream.query.base import EngineError
 from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import Settings
 from nebulastream.sources.base import SourceError
@@ -130,11 +135,14 @@ def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult
 def fetch() -> None:
     """Fetch current prices once into the raw zone (one batch per 5-minute slot)."""
     settings = load_settings()
+    alerts = _alerts(settings)
     try:
         result = _fetch_once(settings)
     except (SourceError, LakeError) as error:
+        _after_fetch(alerts)  # a failing source is what `stale` rules are for
         fail(str(error))
     _print_fetch(result)
+    _after_fetch(alerts)
 
 
 @app.command(name="backfill")
@@ -344,6 +352,8 @@ def run(
     """Run the pipeline locally: fetch on every slot, curate periodically, serve the API."""
     settings = load_settings()
 
+    alerts = _alerts(settings)
+
     def fetch_job(slot: datetime) -> None:
         try:
             _print_fetch(_fetch_once(settings, slot))
@@ -351,6 +361,7 @@ def run(
             err.print(
                 f"[bold red]fetch failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True
             )
+        _after_fetch(alerts)
 
     def transform_job(slot: datetime) -> None:
         try:
@@ -390,3 +401,112 @@ def run(
         if server is not None:
             server.stop()
     console.print("stopped.")
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+alerts_app = typer.Typer(help="Price alerts: rules in alerts.yml (docs/alerts.md).")
+app.add_typer(alerts_app, name="alerts")
+
+
+def _emit(text: str) -> None:
+    console.print(f"[bold magenta]{escape(text)}[/]", highlight=False, soft_wrap=True)
+
+
+def _alerts(settings: Settings) -> Alerts | None:
+    """The alert parts, or None when the lake itself is unusable (the fetch says why)."""
+    try:
+        return Alerts(settings, make_lake(settings), make_senders(settings, emit=_emit))
+    except LakeError:
+        return None
+
+
+def _alerts_or_fail(settings: Settings) -> Alerts:
+    try:
+        return Alerts(settings, make_lake(settings), make_senders(settings, emit=_emit))
+    except LakeError as error:
+        fail(str(error), code=2)
+
+
+def _after_fetch(alerts: Alerts | None) -> None:
+    """Evaluate the rules on what the fetch stored; alert trouble never fails the fetch."""
+    if alerts is None:
+        return
+    run = alerts.after_fetch(now=utcnow(), owner=f"cli-{os.getpid()}")
+    if run is None:
+        return
+    for firing in run.fired:
+        console.print(f"alert fired: {firing.text}", markup=False, highlight=False)
+    for fid, channel, reason in run.failed:
+        err.print(
+            f"[yellow]warning:[/] alert {escape(fid)} not delivered to {channel}: "
+            f"{escape(reason)} (retried after the next fetch)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _rules_or_fail(alerts: Alerts) -> list[Rule]:
+    try:
+        rules = alerts.rules()
+    except RulesError as error:
+        fail(str(error), code=2)
+    if not rules:
+        location, _ = rules_location(alerts.settings)
+        fail(f"no alert rules: create {location} or set NEBULA_ALERTS_FILE (docs/alerts.md).", 2)
+    return rules
+
+
+@alerts_app.command("check")
+def alerts_check() -> None:
+    """Evaluate every rule once on the lake and print what would fire; nothing is sent."""
+    settings = load_settings()
+    alerts = _alerts_or_fail(settings)
+    rules = _rules_or_fail(alerts)
+    now = utcnow()
+    try:
+        outcome, readings = dry_run(rules, alerts.store, alerts.reader(), list(alerts.senders), now)
+    except (EngineError, LakeError, ValueError) as error:
+        fail(str(error))
+    table = Table(title=f"alert rules at {iso_z(now)}", title_justify="left")
+    for column in ("rule", "condition", "value", "state", "would fire", "channels"):
+        table.add_column(column, overflow="fold")
+    fired = {f.rule: f for f in outcome.firings}
+    for rule in rules:
+        state = outcome.state.rules[rule.name]
+        value = "no data" if readings.get(rule.name) is None else f"{state.last_value:,.8g}"
+        table.add_row(
+            rule.name,
+            rule.describe(),
+            value,
+            state.status,
+            "yes" if rule.name in fired else "no",
+            ", ".join(channels_for([rule], list(alerts.senders))[rule.name]),
+        )
+    console.print(table)
+    for firing in outcome.firings:
+        console.print(f"would fire: {firing.text}", markup=False, highlight=False)
+
+
+@alerts_app.command("test")
+def alerts_test(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+    """Send a test message (marked as a test) to the rule's channels."""
+    settings = load_settings()
+    alerts = _alerts_or_fail(settings)
+    rules = {rule.name: rule for rule in _rules_or_fail(alerts)}
+    if name not in rules:
+        fail(f"no rule named {name!r}; rules: {', '.join(rules)}.", code=2)
+    now = utcnow()
+    try:
+        reading = alerts.reader()([rules[name]], now).get(name)
+    except (EngineError, LakeError) as error:
+        err.print(f"[yellow]warning:[/] {escape(str(error))}; sending without a current value")
+        reading = None
+    results = send_test(rules[name], reading, alerts.senders, now)
+    for channel, problem in results.items():
+        if problem is None:
+            console.print(f"sent a test message to {channel}", markup=False)
+        else:
+            err.print(f"[bold red]{channel} failed:[/] {escape(problem)}", soft_wrap=True)
+    if any(problem is not None for problem in results.values()):
+        raise typer.Exit(1)

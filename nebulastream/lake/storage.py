@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,25 @@ class LakeStorage(Protocol):
     def list(self, prefix: str) -> Iterator[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class ConditionalLake(Protocol):
+    """Compare-and-set writes for state that duplicated runs share (alerts/); see alerts.store.
+
+    `version` is an opaque token of one stored content (the ETag on S3, a digest locally).
+    """
+
+    uri: str
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool: ...
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool: ...
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class LocalLake:
@@ -105,6 +125,57 @@ class LocalLake:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its version (a SHA-256 of the content), or None when absent."""
+        try:
+            data = self.get(key)
+        except LakeError:
+            return None
+        return data, _digest(data)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create `key` only if nothing is there (a hard link of a complete temp file, which
+        fails atomically when the name exists); False when it already existed."""
+        target = self.path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.link(tmp, target)
+            except FileExistsError:
+                return False
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as error:
+            raise LakeError(f"could not create {key!r} under {self.root}: {error}") from error
+        return True
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        """Replace `key` only if it still holds the content of `version`; False otherwise.
+
+        The compare and the rename run under an exclusive lock on a hidden file beside the key,
+        so two local processes cannot both replace the same version.
+        """
+        import fcntl
+
+        target = self.path(key)
+        lock = target.parent / f".{target.name}.lock"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(lock, "a+b") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                current = self.get_versioned(key)
+                if current is None or current[1] != version:
+                    return False
+                self._put(key, data)
+        except OSError as error:
+            raise LakeError(f"could not replace {key!r} under {self.root}: {error}") from error
+        return True
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, version) of each object under a folder prefix, sorted; version = size-mtime."""
@@ -189,6 +260,53 @@ class S3Lake:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its ETag, or None when absent."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        body: bytes = response["Body"].read()
+        return body, str(response["ETag"]).strip('"')
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """PUT with If-None-Match: *; False when the key already exists (412/409)."""
+        return self._conditional_put(key, data, content_type, IfNoneMatch="*")
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        """PUT with If-Match: <ETag>; False when the object changed or vanished since."""
+        return self._conditional_put(key, data, content_type, IfMatch=f'"{version}"')
+
+    def _conditional_put(self, key: str, data: bytes, content_type: str, **condition: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra: dict[str, str] = {}
+        if self.kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=data,
+                ContentType=content_type,
+                **condition,
+                **extra,
+            )
+        except ClientError as error:
+            # 412: the condition failed; 409: a concurrent conditional write won; 404: gone.
+            code = str(error.response.get("Error", {}).get("Code"))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            if code in ("NoSuchKey", "404"):
+                return False
+            raise LakeError(
+                f"could not write {key!r} to {self.uri}: {error}; check the credentials' "
+                "s3:PutObject on that prefix."
+            ) from error
+        except BotoCoreError as error:
+            raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
+        return True
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, ETag) of each object under a prefix, in key order (as S3 lists them)."""
