@@ -21,6 +21,8 @@ def spec() -> dict[str, Any]:
         ("/prices/history", {"200", "400", "503"}),
         ("/coins", {"200", "503"}),
         ("/health", {"200", "503"}),
+        ("/alerts", {"200", "503"}),
+        ("/alerts/history", {"200", "400", "503"}),
     ],
 )
 def test_each_route_documents_its_answers(
