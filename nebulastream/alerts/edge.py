@@ -40,7 +40,7 @@ def rules_location(settings: Settings) -> tuple[str, bool]:
 def read_rules(settings: Settings, s3_client: Any | None = None) -> list[Rule]:
     """The configured rules; none when the default file is absent. Raises RulesError."""
     location, named = rules_location(settings)
-    text = _read(location, s3_client)
+    text = _read(location, s3_client, named)
     if text is None:
         if named:
             raise RulesError(
@@ -58,7 +58,7 @@ def read_rules(settings: Settings, s3_client: Any | None = None) -> list[Rule]:
     )
 
 
-def _read(location: str, s3_client: Any | None) -> str | None:
+def _read(location: str, s3_client: Any | None, named: bool) -> str | None:
     if location.startswith("s3://"):
         bucket, _, key = location[len("s3://") :].partition("/")
         if s3_client is None:
@@ -70,6 +70,10 @@ def _read(location: str, s3_client: Any | None) -> str | None:
         except s3_client.exceptions.NoSuchKey:
             return None
         except Exception as error:  # botocore: access denied, network
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            if code in ("AccessDenied", "403") and not named:
+                # A missing key is a 403 without bucket-wide s3:ListBucket: no rules file.
+                return None
             raise RulesError(f"{location}: could not read the rules file ({error})") from error
         return body.decode("utf-8", errors="replace")
     path = Path(location).expanduser()

@@ -182,7 +182,7 @@ def dry_run(
     return evaluate(rules, state, readings, now, channels_for(rules, configured)), readings
 
 
-def test_firing(rule: Rule, reading: Reading | None, now: datetime) -> Firing:
+def sample_firing(rule: Rule, reading: Reading | None, now: datetime) -> Firing:
     """A clearly marked test message for a rule, with its current value when there is one."""
     value = rule.threshold if reading is None else reading.value
     if rule.kind is Kind.STALE and reading is not None:
@@ -206,7 +206,7 @@ def send_test(
     rule: Rule, reading: Reading | None, senders: Mapping[str, Sender], now: datetime
 ) -> dict[str, str | None]:
     """Send a test message to each of the rule's channels; channel -> error (None: sent)."""
-    firing = test_firing(rule, reading, now)
+    firing = sample_firing(rule, reading, now)
     results: dict[str, str | None] = {}
     for channel in channels_for([rule], list(senders))[rule.name]:
         sender = senders.get(channel)

@@ -262,11 +262,22 @@ class S3Lake:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """The object and its ETag, or None when absent."""
+        """The object and its ETag, or None when absent.
+
+        S3 answers 403, not 404, for a missing key to a caller without s3:ListBucket on the
+        whole bucket; that reads as absent too: the conditional write that follows is what
+        decides (it fails if the object exists, and raises if writing is denied).
+        """
+        from botocore.exceptions import ClientError
+
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
         except self.client.exceptions.NoSuchKey:
             return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
+                return None
+            raise LakeError(f"could not read {key!r} from {self.uri}: {error}") from error
         body: bytes = response["Body"].read()
         return body, str(response["ETag"]).strip('"')
 
