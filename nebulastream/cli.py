@@ -361,7 +361,7 @@ def run(
             err.print(
                 f"[bold red]fetch failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True
             )
-        _after_fetch(alerts)
+        _after_fetch(alerts, keep=True)
 
     def transform_job(slot: datetime) -> None:
         try:
@@ -400,6 +400,8 @@ def run(
     finally:
         if server is not None:
             server.stop()
+        if alerts is not None:
+            alerts.close()
     console.print("stopped.")
 
 
@@ -428,15 +430,27 @@ def _alerts_or_fail(settings: Settings) -> Alerts:
         fail(str(error), code=2)
 
 
-def _after_fetch(alerts: Alerts | None) -> None:
-    """Evaluate the rules on what the fetch stored; alert trouble never fails the fetch."""
+def _after_fetch(alerts: Alerts | None, *, keep: bool = False) -> None:
+    """Evaluate the rules on what the fetch stored; alert trouble never fails the fetch.
+
+    The query engine is released afterwards unless `keep` (nebula run reuses it every slot).
+    """
     if alerts is None:
         return
-    run = alerts.after_fetch(now=utcnow(), owner=f"cli-{os.getpid()}")
+    try:
+        run = alerts.after_fetch(now=utcnow(), owner=f"cli-{os.getpid()}")
+    finally:
+        if not keep:
+            alerts.close()
     if run is None:
         return
     for firing in run.fired:
-        console.print(f"alert fired: {firing.text}", markup=False, highlight=False)
+        if "console" not in firing.channels:  # the console channel printed it already
+            console.print(
+                f"alert {firing.id} fired -> {', '.join(firing.channels)}: {firing.text}",
+                markup=False,
+                highlight=False,
+            )
     for fid, channel, reason in run.failed:
         err.print(
             f"[yellow]warning:[/] alert {escape(fid)} not delivered to {channel}: "
@@ -468,6 +482,8 @@ def alerts_check() -> None:
         outcome, readings = dry_run(rules, alerts.store, alerts.reader(), list(alerts.senders), now)
     except (EngineError, LakeError, ValueError) as error:
         fail(str(error))
+    finally:
+        alerts.close()
     table = Table(title=f"alert rules at {iso_z(now)}", title_justify="left")
     for column in ("rule", "condition", "value", "state", "would fire", "channels"):
         table.add_column(column, overflow="fold")
@@ -502,6 +518,8 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The rule's name.")]) -
     except (EngineError, LakeError) as error:
         err.print(f"[yellow]warning:[/] {escape(str(error))}; sending without a current value")
         reading = None
+    finally:
+        alerts.close()
     results = send_test(rules[name], reading, alerts.senders, now)
     for channel, problem in results.items():
         if problem is None:

@@ -192,6 +192,12 @@ class Alerts:
             log.error("alert evaluation failed: %s: %s", type(error).__name__, error)
             return None
 
+    def close(self) -> None:
+        """Release the query engine, if one was built."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
     @contextmanager
     def evaluated_after(self, *, owner: str) -> Iterator[None]:
         """Evaluate once the block (a fetch) is done, whether it stored a batch or failed:

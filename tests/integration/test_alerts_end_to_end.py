@@ -140,6 +140,7 @@ def test_three_rules_three_messages_each_once_with_the_stored_values(
         listed = client.get("/alerts").json()
     assert [f["id"] for f in history["firings"]] == [m["id"] for m in messages]
     assert all(set(f["delivered"]) == set(f["channels"]) for f in history["firings"])
+    alerts.close()
     assert {r["name"]: r["state"] for r in listed["rules"]} == {
         "btc-high": "firing",
         "eth-move": "firing",

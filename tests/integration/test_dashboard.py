@@ -147,8 +147,7 @@ def _fire_alerts(lake: FixtureLake, rules_file: Path) -> None:
     alerts = Alerts(settings, LocalLake(lake.root), make_senders(settings, emit=lambda _: None))
     run = alerts.after_fetch(now=lake.now, owner="dashboard-fixture")
     assert run is not None and sorted(f.rule for f in run.fired) == ["btc-high", "sol-stale"]
-    if alerts.engine is not None:
-        alerts.engine.close()
+    alerts.close()
 
 
 # ------------------------------------------------------------------------------ the browser
