@@ -158,3 +158,62 @@ def test_property_every_fetch_evaluated_twice_fires_exactly_what_once_fires(
         band = hysteresis / 100
         clear = [v < 100 * (1 - band) if kind == "above" else v > 100 * (1 + band) for v in between]
         assert any(clear)
+
+
+def evaluations(r: Rule, readings: Sequence[Reading | None], *, twice: bool) -> list[Firing]:
+    """One evaluation per 5-minute fetch at T0 + i*5m + 30s (twice each when asked)."""
+    state, fired = AlertState(), []
+    for i, reading in enumerate(readings):
+        for _ in range(2 if twice else 1):
+            now = T0 + i * STEP + timedelta(seconds=30)
+            outcome = evaluate([r], state, {r.name: reading}, now, {r.name: ["console"]})
+            state, fired = outcome.state, fired + outcome.firings
+    return fired
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moves=st.lists(st.floats(min_value=-10, max_value=10, allow_nan=False), max_size=40),
+    cooldown=st.sampled_from([0, 600, 3600]),
+)
+def test_property_change_fires_the_same_when_every_fetch_is_evaluated_twice(
+    moves: list[float], cooldown: int
+) -> None:
+    r = rule(change_pct=5, within="1h", cooldown=cooldown)
+    readings = [
+        Reading(100.0, T0 + i * STEP, move, 100 / (1 + move / 100)) for i, move in enumerate(moves)
+    ]
+    once = evaluations(r, readings, twice=False)
+    assert [f.id for f in evaluations(r, readings, twice=True)] == [f.id for f in once]
+    assert all(abs(f.move_pct or 0) >= 5 for f in once)
+    times = [f.fired_at for f in once]
+    assert all(b - a >= timedelta(seconds=cooldown) for a, b in itertools.pairwise(times))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fetched=st.lists(st.booleans(), max_size=40),
+    stale_for=st.sampled_from([600, 900, 1800]),
+)
+def test_property_stale_fires_once_per_outage_long_enough(
+    fetched: list[bool], stale_for: int
+) -> None:
+    """Each run of failed fetches fires once if the newest observation got old enough in it."""
+    r = rule(stale_for=stale_for, cooldown=0)
+    readings: list[Reading | None] = []
+    newest: datetime | None = None
+    for i, ok in enumerate(fetched):
+        if ok:
+            newest = T0 + i * STEP + timedelta(seconds=10)
+        readings.append(None if newest is None else Reading(1.0, newest))
+    once = evaluations(r, readings, twice=False)
+    assert [f.id for f in evaluations(r, readings, twice=True)] == [f.id for f in once]
+    expected, run, seen = 0, 0, False
+    for ok in [*fetched, True]:  # a final success closes the last outage
+        if ok:
+            # ages in an outage of `run` fetches after a success: m * 300 + 20 s, m = 1..run
+            expected += seen and run > 0 and run * 300 + 20 >= stale_for
+            run, seen = 0, True
+        else:
+            run += 1
+    assert len(once) == expected
