@@ -31,7 +31,7 @@ import httpx
 
 from benchmarks.curation_bench import COINS, generate
 from nebulastream.curation.definition import CurationConfig
-from nebulastream.curation.local import transform
+from nebulastream.curation.duckdb_engine import transform
 from nebulastream.lake.storage import LocalLake
 from nebulastream.query import sql
 from nebulastream.timeutil import floor_to, utcnow

@@ -32,7 +32,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from nebulastream.curation.definition import CurationConfig
-from nebulastream.curation.local import transform
+from nebulastream.curation.duckdb_engine import transform
 from nebulastream.curation.parquet import duckdb_source
 from nebulastream.lake.layout import spot_key
 from nebulastream.lake.storage import LocalLake

@@ -21,7 +21,7 @@ from nebulastream.alerts.edge import Alerts, make_senders, rules_location
 from nebulastream.alerts.rules import Rule, RulesError
 from nebulastream.alerts.service import channels_for, dry_run, send_test
 from nebulastream.coins import UnknownCoinError, parse_symbols
-from nebulastream.curation.local import transform as run_transform
+from nebulastream.curation.duckdb_engine import transform as run_transform
 from nebulastream.curation.outputs import VersionedLake
 from nebulastream.edge import make_coingecko, make_curation_config, make_engine, make_lake
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
@@ -224,24 +224,39 @@ def backfill_command(
 @app.command()
 def transform(
     full: Annotated[
-        bool, typer.Option("--full", help="Reprocess every raw batch, not only new ones.")
+        bool, typer.Option("--full", help="Rebuild every curated day from raw.")
     ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait for another curation run on the lake to finish."),
+    ] = 60.0,
 ) -> None:
     """Curate raw batches into Parquet under curated/, with quarantine/ and a report."""
     settings = load_settings()
     try:
-        _transform_once(settings, full=full)
+        _transform_once(settings, full=full, wait_seconds=wait)
     except LakeError as error:
         fail(str(error))
 
 
-def _transform_once(settings: Settings, *, full: bool = False) -> None:
+def _warn(line: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _transform_once(settings: Settings, *, full: bool = False, wait_seconds: float = 60.0) -> None:
     """One local curation run over the configured lake, summary printed."""
     lake = make_lake(settings)
     if not isinstance(lake, VersionedLake):
         raise LakeError(f"{lake.uri}: this lake cannot tell which raw batches changed.")
     now = utcnow()
-    report = run_transform(lake, config=make_curation_config(settings), now=now, full=full)
+    report = run_transform(
+        lake,
+        config=make_curation_config(settings),
+        now=now,
+        full=full,
+        wait_seconds=wait_seconds,
+        warn=_warn,
+    )
     console.print(report.summary(), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"report: {lake.uri.rstrip('/')}/{report_key(now, report.runner)}",

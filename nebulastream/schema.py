@@ -14,6 +14,9 @@ CURATED_COLUMNS: dict[str, str] = {
     "change_24h_pct": "double",
     "source": "string",
     "fetched_at": "timestamp",
+    # The raw batch the row was curated from (its key under raw/): re-curating a batch
+    # replaces every row it produced, and queries let a newer raw batch replace its rows.
+    "raw_key": "string",
 }
 
 # The one partition key of curated/ and raw/: `dt=YYYY-MM-DD` (UTC day), typed as a string

@@ -241,10 +241,11 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
     raw_days = (float(lookback) if lookback is not None else a.api_raw_lookback_days) + 0.5
     per_query = raw_days * fetches / DAYS_PER_MONTH + a.curated_files_per_query
     # PUT/LIST: each raw batch; per query a result, its metadata and ~2 listings; ~20 objects
-    # written and listed per job run. GET: what each query reads, and each raw batch once
-    # more for the job (bookmarks) and once for the crawler (new folders only).
+    # written and listed per job run. GET: what each query reads; each raw batch three times
+    # for the job (a night's run rebuilds its days from the partitions around them,
+    # docs/curation.md) and once for the crawler (new folders only).
     puts = fetches + 4 * requests + 20 * job_runs
-    gets = requests * per_query + 2 * fetches
+    gets = requests * per_query + 4 * fetches
     s3_usd = puts * PRICE["s3_put_list"] + gets * PRICE["s3_get"]
     lines.append(
         Line(

@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Property tests: a modest number of generated cases in every `make test`; more on demand
+# (HYPOTHESIS_PROFILE=thorough .venv/bin/python -m pytest tests/...).
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from nebulastream.curation.parquet import arrow_dataset
+from nebulastream.ingest import JSONL, fetch_spot
+from nebulastream.lake.layout import history_key
 from nebulastream.lake.storage import LocalLake
+from nebulastream.models import Observation, encode_batch
+from nebulastream.sources.base import SpotBatch
 
 FIXTURE_LAKE = Path(__file__).parent / "fixtures" / "raw_lake"
 # "Now" for the fixture lake: just after its last batch (see fixtures/make_raw_lake.py).
@@ -56,3 +62,109 @@ def files_under(root: Path, prefix: str) -> dict[str, bytes]:
         for p in sorted(base.rglob("*"))
         if p.is_file() and not p.name.startswith(".")
     }
+
+
+# -- operation sequences on a lake, for the exactly-once properties -------------------------
+
+# Four hours around a midnight, so days, partitions and the lag rule all meet.
+OPS_BASE = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+OPS_NOW = OPS_BASE + timedelta(days=1)  # every run's clock: the rules judge all runs alike
+OPS_SLOTS = 48
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One fetch of slot `slot` (a re-fetch when the slot was fetched before).
+
+    Each price is (coin, price, age): the observation is `age` slots old, so a stale price
+    repeats an instant an earlier slot already stored (the same coin, ts and source).
+    """
+
+    slot: int
+    prices: tuple[tuple[str, float, int], ...]
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """One backfill window of `coin`: [start, start + hours) in hours after OPS_BASE, with a
+    point every 5 minutes at the given offsets (slot indexes within the window)."""
+
+    coin: str
+    start: int
+    hours: int
+    points: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """An incremental curation run."""
+
+
+Op = Fetch | Backfill | Transform
+
+
+@dataclass
+class _Spot:
+    name: str
+    observations: list[Observation]
+    missing: list[str]
+
+    def spot(self, *, fetched_at: datetime, slot: datetime) -> SpotBatch:
+        return SpotBatch(self.observations, self.missing)
+
+
+def apply_ops(lake: LocalLake, ops: Iterable[Op], curate: Callable[[LocalLake], object]) -> None:
+    """Carry out `ops` in order: fetches and backfills write raw batches as the real
+    fetcher does (fetch_spot; one deterministic key per backfill window), Transform runs
+    `curate`. Every write is fetched a second later than the one before it."""
+    for index, op in enumerate(ops):
+        fetched = OPS_BASE + timedelta(hours=4, seconds=index)
+        if isinstance(op, Fetch):
+            slot = OPS_BASE + timedelta(minutes=5 * op.slot)
+            fetched = slot + timedelta(seconds=5 + index)
+            observations = [
+                Observation(
+                    coin,
+                    "coingecko",
+                    price,
+                    1.0e12,
+                    None,
+                    None,
+                    slot - timedelta(minutes=5 * age) + timedelta(seconds=3),
+                    fetched,
+                    slot,
+                    "{}",
+                )
+                for coin, price, age in op.prices
+            ]
+            coins = {coin for coin, _, _ in op.prices}
+            missing = sorted({"BTC", "ETH"} - coins)
+            fetch_spot(_Spot("coingecko", observations, missing), lake, slot=slot, now=fetched)
+        elif isinstance(op, Backfill):
+            start = OPS_BASE + timedelta(hours=op.start)
+            end = start + timedelta(hours=op.hours)
+            points = [
+                Observation(
+                    op.coin,
+                    "coingecko",
+                    price,
+                    None,
+                    2.0e10,
+                    None,
+                    start + timedelta(minutes=5 * i, seconds=3),
+                    fetched,
+                    start,
+                    "{}",
+                )
+                for i, price in op.points
+            ]
+            lake.put(history_key("coingecko", op.coin, start, end), encode_batch(points), JSONL)
+        else:
+            curate(lake)
+
+
+def raw_copy(root: Path, target: Path) -> LocalLake:
+    """A new lake holding only `root`'s raw zone (for a --full run to compare with)."""
+    if (root / "raw").exists():
+        shutil.copytree(root / "raw", target / "raw")
+    return LocalLake(target)

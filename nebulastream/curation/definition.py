@@ -1,18 +1,20 @@
 """The one curation definition: typing, data-quality rules, dedup, spikes and gaps, as SQL.
 
-Both runners execute exactly this text: `nebula transform` on DuckDB and `glue/curate_job.py`
-on Spark. The SQL sticks to what DuckDB and Spark SQL share; the few functions they spell
-differently (parsing RFC 3339, converting epoch microseconds) come from a `Dialect`. Inside
-the pipeline every instant is a BIGINT of epoch microseconds, so comparisons and arithmetic
-are plain integer math and identical on both engines; timestamps appear only at the end.
+Both engines execute exactly this text: DuckDB (`nebula transform`) and Spark (the Glue job),
+driven by the one stage order in `pipeline.py`. The SQL sticks to what DuckDB and Spark SQL
+share; the few functions they spell differently (parsing RFC 3339, converting epoch
+microseconds) come from a `Dialect`. Inside the pipeline every instant is a BIGINT of epoch
+microseconds, so comparisons and arithmetic are plain integer math and identical on both
+engines; timestamps appear only at the end.
 
-The runner provides these views and materialises the stages in this order:
+A curated day is a pure function of the raw batches that can feed it (`feeding_days`): the
+engines materialise these stages over exactly those batches, in this order:
 
     raw_lines      RAW_INPUT_COLUMNS, one row per raw line (corrupt_record set if unparseable)
+    touched_days   dt, start_us, end_us: the curated days this run rebuilds
     checked        = checked_sql(): typed raw lines plus `rule`, the first rule each one fails
-    touched_days   dt, start_us, end_us: the days the accepted rows fall in (touched_days())
-    existing       CURATED_COLUMNS of those days as already curated (empty for --full)
-    deduped        = deduped_sql(): accepted + existing, one row per DEDUP_KEY
+    candidates     = candidates_sql(): accepted rows on the touched days, spot rank attached
+    deduped        = deduped_sql(): one row per coin and spot batch, then one per DEDUP_KEY
 """
 
 # The SQL here is assembled only from this module's constants and typed numbers, never from
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from nebulastream.lake.layout import SPOT_KEY_LIKE
 from nebulastream.models import RAW_COLUMNS
 from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN, PARTITION_FORMAT
 
@@ -38,6 +41,7 @@ RAW_INPUT_COLUMNS: dict[str, str] = {
 RAW_FIELDS = [c for c in RAW_INPUT_COLUMNS if c not in ("raw_key", "corrupt_record")]
 MEASURES = ["price_usd", "market_cap_usd", "volume_24h_usd", "change_24h_pct"]
 US = 1_000_000
+DAY_US = 86400 * US
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,13 @@ REJECT_RULES: tuple[Rule, ...] = (
         "slot and less than batch_span_seconds after it",
         "ts_us >= slot_us - {lag_us} AND ts_us < slot_us + {span_us}",
     ),
+    Rule(
+        "slot_on_batch_day",
+        "the batch's slot lies on the UTC day its raw key's dt= partition names (so a batch "
+        "can only feed the days next to its partition, which is what lets a run rebuild a "
+        "day from the few partitions around it)",
+        f"slot_us >= part_us AND slot_us < part_us + {DAY_US}",
+    ),
 )
 SPIKE_RULE = Rule(
     "spike",
@@ -174,10 +185,17 @@ FROM (
     SELECT raw_key, {", ".join(RAW_FIELDS)}, corrupt_record,
         {d.call(d.parse_us, "observed_at")} AS ts_us,
         {d.call(d.parse_us, "fetched_at")} AS fetched_us,
-        {d.call(d.parse_us, "slot")} AS slot_us
+        {d.call(d.parse_us, "slot")} AS slot_us,
+        {d.call(d.parse_us, _PARTITION_START)} AS part_us
     FROM raw_lines
 ) AS typed
 """
+
+
+# The batch key's partition day as RFC 3339 midnight ('' when the key has none: rule fails).
+_PARTITION_START = (
+    "concat(regexp_extract(raw_key, 'dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1), 'T00:00:00Z')"
+)
 
 
 def _fill(template: str, params: dict[str, str]) -> str:
@@ -186,11 +204,11 @@ def _fill(template: str, params: dict[str, str]) -> str:
     return template
 
 
-def accepted_days_sql(d: Dialect) -> str:
-    """The UTC days (dt) the accepted rows fall in: the partitions this run rewrites."""
+def changed_days_sql(d: Dialect) -> str:
+    """The days the accepted rows of the batches in `changed_batches` (raw_key) fall on."""
     return f"""
-SELECT DISTINCT {d.call(d.us_to_day, "ts_us")} AS {PARTITION_COLUMN}
-FROM checked WHERE rule IS NULL ORDER BY {PARTITION_COLUMN}
+SELECT DISTINCT {d.call(d.us_to_day, "ts_us")} AS dt FROM checked
+WHERE rule IS NULL AND raw_key IN (SELECT raw_key FROM changed_batches)
 """
 
 
@@ -208,29 +226,45 @@ def counts_sql() -> str:
     return "SELECT rule, COUNT(*) AS n FROM checked GROUP BY rule"
 
 
-def deduped_sql(d: Dialect) -> str:
-    """Accepted rows plus the touched days' existing rows, one per DEDUP_KEY.
+def candidates_sql(d: Dialect) -> str:
+    """Accepted rows that fall on the touched days, each with its rank within its spot batch.
 
-    The latest fetched_at wins; ties (the same fetch read twice) break on the values, so
-    the result depends only on the set of rows, not on their order or which runner read them.
+    A spot batch is one fetch of one slot, so it holds one observation per coin: should a
+    batch carry two lines of a coin, the latest fetch (then the values) wins. The rank is
+    taken over the whole batch before the day filter, so it never depends on which days a
+    run happens to rebuild.
+    """
+    measures = ", ".join(MEASURES)
+    tiebreak = ", ".join(f"{m} DESC NULLS LAST" for m in MEASURES)
+    return f"""
+SELECT * FROM (
+    SELECT coin, ts_us, {measures}, source, fetched_us, raw_key,
+        CASE WHEN raw_key LIKE '{SPOT_KEY_LIKE}' THEN ROW_NUMBER() OVER (
+            PARTITION BY raw_key, coin, source ORDER BY fetched_us DESC, ts_us DESC, {tiebreak}
+        ) ELSE 1 END AS rank_in_slot
+    FROM checked WHERE rule IS NULL
+) AS accepted
+WHERE {d.call(d.us_to_day, "ts_us")} IN (SELECT dt FROM touched_days)
+"""
+
+
+def deduped_sql() -> str:
+    """The candidates, one per coin and spot batch, then one per DEDUP_KEY.
+
+    The latest fetched_at wins; ties (the same fetch read twice) break on the values, then
+    on the raw key, so the result depends only on the set of rows, not on their order or
+    which engine read them.
     """
     key = ", ".join(k if k != "ts" else "ts_us" for k in DEDUP_KEY)
     measures = ", ".join(MEASURES)
     tiebreak = ", ".join(f"{m} DESC NULLS LAST" for m in MEASURES)
-    existing_measures = ", ".join(MEASURES)
     return f"""
-SELECT coin, ts_us, {measures}, source, fetched_us
+SELECT coin, ts_us, {measures}, source, fetched_us, raw_key
 FROM (
     SELECT *, ROW_NUMBER() OVER (
-        PARTITION BY {key} ORDER BY fetched_us DESC, {tiebreak}
+        PARTITION BY {key} ORDER BY fetched_us DESC, {tiebreak}, raw_key DESC
     ) AS rank_in_key
-    FROM (
-        SELECT coin, ts_us, {measures}, source, fetched_us FROM checked WHERE rule IS NULL
-        UNION ALL
-        SELECT coin, {d.call(d.ts_to_us, "ts")} AS ts_us, {existing_measures}, source,
-            {d.call(d.ts_to_us, "fetched_at")} AS fetched_us
-        FROM existing
-    ) AS candidates
+    FROM candidates WHERE rank_in_slot = 1
 ) AS ranked
 WHERE rank_in_key = 1
 """
@@ -276,9 +310,9 @@ ORDER BY coin, source, ts_us
 
 
 def gaps_sql(config: CurationConfig) -> str:
-    """Missing slots per coin over the touched days: ranges [start_us, end_us).
+    """Missing slots per coin over the rebuilt days that hold rows: ranges [start_us, end_us).
 
-    Each touched day contributes a sentinel slot just before its start and one at its end
+    Each such day contributes a sentinel slot just before its start and one at its end
     (or at the current slot for today), so leading and trailing gaps are found too. Ranges
     are per day; the report joins ranges that meet at midnight.
     """
@@ -286,15 +320,19 @@ def gaps_sql(config: CurationConfig) -> str:
     day = 86400 * US
     return f"""
 WITH coins AS (SELECT DISTINCT coin FROM deduped),
+curated_days AS (
+    SELECT * FROM touched_days
+    WHERE start_us IN (SELECT DISTINCT ts_us - (ts_us % {day}) FROM deduped)
+),
 marks AS (
     SELECT DISTINCT coin, ts_us - (ts_us % {slot}) AS slot_us, ts_us - (ts_us % {day}) AS day_us
     FROM deduped
     UNION ALL
-    SELECT coins.coin, touched_days.start_us - {slot}, touched_days.start_us
-    FROM coins CROSS JOIN touched_days
+    SELECT coins.coin, curated_days.start_us - {slot}, curated_days.start_us
+    FROM coins CROSS JOIN curated_days
     UNION ALL
-    SELECT coins.coin, touched_days.end_us, touched_days.start_us
-    FROM coins CROSS JOIN touched_days
+    SELECT coins.coin, curated_days.end_us, curated_days.start_us
+    FROM coins CROSS JOIN curated_days
 )
 SELECT coin, slot_us + {slot} AS start_us, next_us AS end_us
 FROM (
@@ -305,6 +343,32 @@ FROM (
 WHERE next_us - slot_us > {slot}
 ORDER BY coin, start_us
 """
+
+
+def _day(text: str) -> datetime:
+    return datetime.strptime(text, PARTITION_FORMAT).replace(tzinfo=UTC)
+
+
+def fed_days(partition: str, config: CurationConfig) -> list[str]:
+    """The curated days a raw batch in `dt=partition` can put rows on.
+
+    Its slot lies on the partition's day (rule slot_on_batch_day) and its rows within
+    [slot - max_lag, slot + batch_span) (ts_plausible_for_batch): with the defaults, the
+    day before, the day itself and the day after.
+    """
+    start = _day(partition)
+    first = start - timedelta(seconds=config.max_lag_seconds)
+    last = start + timedelta(days=1, seconds=config.batch_span_seconds, microseconds=-1)
+    count = (last.date() - first.date()).days + 1
+    return [(first + timedelta(days=i)).strftime(PARTITION_FORMAT) for i in range(count)]
+
+
+def feeding_partitions(day: str, config: CurationConfig) -> list[str]:
+    """The raw dt= partitions whose batches can put rows on curated `day` (fed_days' inverse)."""
+    reach = (config.max_lag_seconds + config.batch_span_seconds) // 86400 + 2
+    base = _day(day)
+    around = [(base + timedelta(days=i)).strftime(PARTITION_FORMAT) for i in range(-reach, reach)]
+    return [p for p in around if day in fed_days(p, config)]
 
 
 def touched_days(

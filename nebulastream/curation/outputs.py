@@ -1,11 +1,9 @@
-"""What both runners do to the lake around the curated files: quarantine, pruning, the manifest."""
+"""What both engines publish beside the curated days, from the same queries: quarantine, report."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,17 +21,8 @@ from nebulastream.curation.report import (
     build_report,
     quarantine_objects,
 )
-from nebulastream.lake.layout import (
-    CURATED,
-    MANIFEST,
-    QUARANTINE,
-    RAW,
-    curated_day,
-    curated_key,
-    quarantine_key,
-    report_key,
-)
-from nebulastream.lake.storage import LakeError, LakeStorage
+from nebulastream.lake.layout import QUARANTINE, quarantine_key, report_key
+from nebulastream.lake.storage import LakeStorage
 from nebulastream.timeutil import iso_z
 
 JSONL = "application/x-ndjson"
@@ -68,72 +57,6 @@ def publish_quarantine(
     return len(objects)
 
 
-def curated_days(lake: LakeStorage) -> dict[str, str]:
-    """The curated days present in the lake: day -> key of its file."""
-    days = {}
-    for key in lake.list(CURATED):
-        day = curated_day(key)
-        if day is not None:
-            days[day] = key
-    return days
-
-
-def prune_curated(lake: LakeStorage, keep: set[str]) -> list[str]:
-    """Delete curated days not in `keep` (a full run found no valid row for them)."""
-    gone = sorted(day for day in curated_days(lake) if day not in keep)
-    for day in gone:
-        lake.delete(curated_key(day))
-    return gone
-
-
-def load_manifest(lake: LakeStorage) -> dict[str, str]:
-    """Raw batch key -> the version curated last time (empty before the first run)."""
-    if not lake.exists(MANIFEST):
-        return {}
-    try:
-        data = json.loads(lake.get(MANIFEST))
-        batches = data["batches"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise LakeError(
-            f"the curation manifest {MANIFEST} in {lake.uri} is unreadable ({error}); "
-            "run `nebula transform --full` to rebuild it."
-        ) from None
-    return {str(k): str(v) for k, v in batches.items()}
-
-
-def pending(listing: Mapping[str, str], done: Mapping[str, str]) -> list[str]:
-    """Raw batches that are new or changed (a retried slot, a grown backfill window)."""
-    return [key for key, version in listing.items() if done.get(key) != version]
-
-
-def save_manifest(lake: LakeStorage, batches: Mapping[str, str]) -> None:
-    body = {"version": 1, "batches": dict(sorted(batches.items()))}
-    lake.put(MANIFEST, json.dumps(body, separators=(",", ":")).encode(), JSON)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The raw batches one local run curates, and what to record once it has."""
-
-    keys: list[str]  # to curate, sorted
-    listing: dict[str, str]  # every raw batch -> its version now
-    done: dict[str, str]  # the manifest before the run ({} for a full run)
-
-
-def select_batches(lake: VersionedLake, *, full: bool) -> Selection:
-    """Every raw batch for a full run, else those new or changed since the manifest."""
-    listing = dict(lake.versions(RAW))
-    done = {} if full else load_manifest(lake)
-    return Selection(sorted(listing) if full else pending(listing, done), listing, done)
-
-
-def record_batches(lake: LakeStorage, selection: Selection, *, full: bool) -> None:
-    """Add the curated batches to the manifest (a full run replaces it); the local bookmark."""
-    if selection.keys or full:
-        done = {**selection.done, **{key: selection.listing[key] for key in selection.keys}}
-        save_manifest(lake, done)
-
-
 def store_report(lake: LakeStorage, report: RunReport, clock: float) -> str:
     """Stamp the report's end and store it, a run's last act; returns its key."""
     report.finished_at = iso_z(datetime.now(UTC))
@@ -151,24 +74,26 @@ def publish_results(
     config: CurationConfig,
     batches: Iterable[str],
     full: bool,
+    candidates: int,
     rows_existing: int,
     rows_written: int,
     days_written: list[str],
+    days_deleted: list[str],
 ) -> None:
-    """After the curated days are in place: quarantine, pruning (full runs) and the figures.
+    """After the curated days are in place: quarantine and the report's figures.
 
-    Both runners call this with their engine's `query`, so quarantine files and reports are
-    built from the same queries by the same code.
+    Both engines call this with their `query`, so quarantine files and reports are built
+    from the same queries by the same code.
     """
     report.quarantine_files = publish_quarantine(
         lake, quarantine_objects(query(quarantine_sql())), batches, full=full
     )
-    if full:
-        report.partitions_deleted = prune_curated(lake, set(days_written))
+    report.partitions_deleted = list(days_deleted)
     build_report(
         report,
         config=config,
         counts={row["rule"]: int(row["n"]) for row in query(counts_sql())},
+        candidates=candidates,
         rows_existing=rows_existing,
         rows_written=rows_written,
         days_written=days_written,

@@ -58,13 +58,17 @@ class RunReport:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
-    rows_existing: int = 0  # rows already curated in the partitions this run rewrote
+    batches_changed: int = 0  # new or changed since the manifest (batches_read adds neighbours)
+    batches_removed: int = 0  # in the manifest, gone from raw/
+    rows_existing: int = 0  # rows the partitions this run rebuilt held before
     duplicates_dropped: int = 0
     rows_written: int = 0  # rows in the partitions this run wrote
     rows_added: int = 0  # net new curated rows
     partitions_written: list[str] = field(default_factory=list)
     partitions_deleted: list[str] = field(default_factory=list)
     quarantine_files: int = 0
+    repaired: list[dict[str, str]] = field(default_factory=list)  # days rebuilt: damage found
+    leftovers_removed: list[str] = field(default_factory=list)  # an interrupted run's temp files
     spikes: dict[str, Any] = field(default_factory=dict)
     gaps: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -93,13 +97,16 @@ class RunReport:
         days = self.partitions_written
         lines = [
             f"{self.mode} curation ({self.runner}) of {self.batches_read} raw batches in "
-            f"{self.seconds:.2f} s",
+            f"{self.seconds:.2f} s"
+            + (f" ({self.batches_changed} new or changed)" if self.mode == "incremental" else ""),
             f"  rows read {self.rows_read}, accepted {self.rows_accepted}, "
             f"quarantined {self.rows_quarantined}" + (f" ({rejected})" if rejected else ""),
             f"  duplicates dropped {self.duplicates_dropped}, rows written {self.rows_written} "
             f"(+{self.rows_added} new) in {len(days)} partition(s)"
             + (f" {days[0]} .. {days[-1]}" if days else ""),
         ]
+        for repair in self.repaired:
+            lines.append(f"  rebuilt from raw: {repair['file']} ({repair['reason']})")
         if self.partitions_deleted:
             lines.append(f"  partitions deleted (no valid rows left): {self.partitions_deleted}")
         if self.spikes.get("count"):
@@ -124,6 +131,7 @@ def build_report(
     *,
     config: CurationConfig,
     counts: Mapping[str | None, int],
+    candidates: int,
     rows_existing: int,
     rows_written: int,
     days_written: Sequence[str],
@@ -137,7 +145,7 @@ def build_report(
     report.rows_quarantined = sum(report.quarantined_by_rule.values())
     report.rows_existing = rows_existing
     report.rows_written = rows_written
-    report.duplicates_dropped = report.rows_accepted + rows_existing - rows_written
+    report.duplicates_dropped = candidates - rows_written
     report.rows_added = rows_written - rows_existing
     report.partitions_written = list(days_written)
     report.spikes = _spikes(list(spikes))

@@ -7,6 +7,7 @@
     quarantine/dt=2026-11-28/coingecko-spot-20261128T0405Z.jsonl     rejected rows of that batch
     reports/curation-20261128T041002.123Z-duckdb.json                one report per curation run
     reports/_state/manifest.json                                     raw batches already curated
+    reports/_state/lease.json                                        the one curation writer (S3)
     alerts/state.json                                                alert rules' state, pending
     alerts/history/dt=2026-11-28/btc-high-20261128T040312000Z.json   one alert firing
 
@@ -38,6 +39,10 @@ def spot_key(source: str, slot: datetime) -> str:
     return f"{RAW}{dt_partition(slot)}/{source}-spot-{compact(slot)}.jsonl"
 
 
+# A spot batch's key as a SQL LIKE pattern (curation keeps one row per coin in each).
+SPOT_KEY_LIKE = "%-spot-%.jsonl"
+
+
 def history_key(source: str, coin: str, start: datetime, end: datetime) -> str:
     """The raw batch of one backfill window: one per (source, coin, window)."""
     return (
@@ -47,6 +52,16 @@ def history_key(source: str, coin: str, start: datetime, end: datetime) -> str:
 
 STAGING = f"{CURATED}_staging/"  # Spark's scratch output; `_` hides it from Spark, Hive and Athena
 MANIFEST = f"{REPORTS}_state/manifest.json"
+LEASE = f"{REPORTS}_state/lease.json"  # S3; a local lake locks reports/_state/curation.lock
+LOCK_FILE = f"{REPORTS}_state/curation.lock"
+
+
+def raw_partition(key: str) -> str | None:
+    """The day ('2026-11-28') of a raw batch key's dt= partition, or None if it has none."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] + "/" == RAW and parts[1].startswith("dt="):
+        return parts[1][len("dt=") :]
+    return None
 
 
 def curated_key(day: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import tempfile
@@ -33,21 +34,6 @@ class LakeStorage(Protocol):
     def list(self, prefix: str) -> Iterator[str]: ...
 
     def delete(self, key: str) -> None: ...
-
-
-class ConditionalLake(Protocol):
-    """Compare-and-set writes for state that duplicated runs share (alerts/); see alerts.store.
-
-    `version` is an opaque token of one stored content (the ETag on S3, a digest locally).
-    """
-
-    uri: str
-
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None: ...
-
-    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool: ...
-
-    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool: ...
 
 
 def _digest(data: bytes) -> str:
@@ -177,6 +163,19 @@ class LocalLake:
             raise LakeError(f"could not replace {key!r} under {self.root}: {error}") from error
         return True
 
+    def sweep_temp_files(self, prefix: str) -> builtins.list[str]:
+        """Remove the temp files a killed writer left under `prefix` (`.name.*.tmp`, as _put
+        makes them); returns their keys. Only safe while no one else writes there."""
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        removed = []
+        for path in sorted(base.rglob(".*.tmp")):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path.relative_to(self.root).as_posix())
+        return removed
+
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, version) of each object under a folder prefix, sorted; version = size-mtime."""
         if not prefix.endswith("/"):
@@ -261,35 +260,9 @@ class S3Lake:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """The object and its ETag, or None when absent.
-
-        S3 answers 403, not 404, for a missing key to a caller without s3:ListBucket on the
-        whole bucket; that reads as absent too: the conditional write that follows is what
-        decides (it fails if the object exists, and raises if writing is denied).
-        """
-        from botocore.exceptions import ClientError
-
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-        except self.client.exceptions.NoSuchKey:
-            return None
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
-                return None
-            raise LakeError(f"could not read {key!r} from {self.uri}: {error}") from error
-        body: bytes = response["Body"].read()
-        return body, str(response["ETag"]).strip('"')
-
-    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
-        """PUT with If-None-Match: *; False when the key already exists (412/409)."""
-        return self._conditional_put(key, data, content_type, IfNoneMatch="*")
-
-    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool:
-        """PUT with If-Match: <ETag>; False when the object changed or vanished since."""
-        return self._conditional_put(key, data, content_type, IfMatch=f'"{version}"')
-
-    def _conditional_put(self, key: str, data: bytes, content_type: str, **condition: str) -> bool:
+    def _put_conditionally(
+        self, key: str, data: bytes, content_type: str, **condition: str
+    ) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         extra: dict[str, str] = {}
@@ -305,19 +278,49 @@ class S3Lake:
                 **extra,
             )
         except ClientError as error:
-            # 412: the condition failed; 409: a concurrent conditional write won; 404: gone.
-            code = str(error.response.get("Error", {}).get("Code"))
-            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+            # 412: the condition failed; 409: a concurrent conditional write won the race;
+            # 404: an If-Match on an object deleted since it was read.
+            if error.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                "412",
+                "409",
+                "NoSuchKey",
+                "404",
+            ):
                 return False
-            if code in ("NoSuchKey", "404"):
-                return False
-            raise LakeError(
-                f"could not write {key!r} to {self.uri}: {error}; check the credentials' "
-                "s3:PutObject on that prefix."
-            ) from error
+            raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
         except BotoCoreError as error:
             raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
         return True
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create `key` only if no object has it (If-None-Match: *); False if one does."""
+        return self._put_conditionally(key, data, content_type, IfNoneMatch="*")
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, etag: str) -> bool:
+        """Replace `key` only if it is still the version `etag` (If-Match); False if not."""
+        return self._put_conditionally(key, data, content_type, IfMatch=f'"{etag}"')
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its ETag, or None when there is none.
+
+        S3 answers 403, not 404, for a missing key to a caller without s3:ListBucket on the
+        whole bucket; that reads as absent too: the conditional write that follows decides
+        (it fails if the object exists, and raises if writing is denied).
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
+                return None
+            raise LakeError(f"could not read {key!r} from {self.uri}: {error}") from error
+        body: bytes = response["Body"].read()
+        return body, str(response["ETag"]).strip('"')
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, ETag) of each object under a prefix, in key order (as S3 lists them)."""

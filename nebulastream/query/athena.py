@@ -93,6 +93,7 @@ class AthenaEngine:
             curated_days=query.days,
             raw_days=query.raw_days,
             coins=query.coins,
+            raw_key=sql.raw_key_from('"$path"'),
         )
         return sql.Statement(cte.sql + query.statement.sql, cte.params + query.statement.params)
 

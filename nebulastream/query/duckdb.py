@@ -7,12 +7,16 @@ A day is (re)loaded when its inputs change: its curated files (name, size, mtime
 folders it reads (the folder's mtime moves whenever LocalLake adds or replaces a batch, which
 it does by rename). The lake listing is re-taken at most every `recheck_seconds`.
 
-Raw partitions are read when they hold batches that curation has not seen: those of the last
-NEBULA_RAW_LOOKBACK_DAYS days, and any folder changed after the newest curated file.
+Raw partitions are read when they may hold batches that curation has not seen: those of the
+last NEBULA_RAW_LOOKBACK_DAYS days, a day with no readable curated file, and a day whose raw
+folder changed after its curated file was written (each day on its own, so a crashed first
+curation never hides the days it did not reach). A curated file that does not read as Parquet
+is left out with a warning, and its day is served from raw until curation rebuilds it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from nebulastream.lake.layout import CURATED, RAW
 from nebulastream.models import RAW_COLUMNS
@@ -33,6 +38,7 @@ from nebulastream.query import sql
 from nebulastream.query.base import Dialect, EngineError, Query
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 
+log = logging.getLogger(__name__)
 _DUCK_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "timestamp": "TIMESTAMP"}
 _DAY_FOLDER = re.compile(rf"^{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})$")
 _COLUMNS = ", ".join(sql.COLUMNS)
@@ -48,9 +54,8 @@ _REUSED_RESULTS = 256
 class _Snapshot:
     """One listing of the lake: curated files per day, raw folder mtimes per day."""
 
-    curated: dict[str, tuple[FileSig, ...]]
+    curated: dict[str, tuple[FileSig, ...]]  # readable curated files per day
     raw: dict[str, int]
-    curated_written_ns: int
     days: list[str] = field(default_factory=list)  # sorted days any input may touch
 
 
@@ -75,7 +80,9 @@ class DuckDBEngine:
         raw = ", ".join(f"{c} {_DUCK_TYPES[t]}" for c, t in RAW_COLUMNS.items())
         self._con.execute(f"CREATE TABLE observations ({table}, {PARTITION_COLUMN} VARCHAR)")
         self._con.execute(f"CREATE TABLE stage_curated ({table}, {PARTITION_COLUMN} VARCHAR)")
-        self._con.execute(f"CREATE TABLE stage_raw ({raw}, {PARTITION_COLUMN} VARCHAR)")
+        self._con.execute(
+            f"CREATE TABLE stage_raw ({raw}, {PARTITION_COLUMN} VARCHAR, raw_key VARCHAR)"
+        )
         # Parsed raw lines per batch file, so a new fetch costs reading one file, not the day's.
         self._con.execute(
             f"CREATE TABLE raw_lines ({raw}, {PARTITION_COLUMN} VARCHAR, filename VARCHAR)"
@@ -88,6 +95,7 @@ class DuckDBEngine:
         self._lock = threading.Lock()
         self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}
         self._loaded: dict[str, DaySig] = {}
+        self._readable: dict[tuple[str, FileSig], bool] = {}  # curated file -> reads as Parquet
         self._snapshot: _Snapshot | None = None
         self._snapshot_at = -math.inf
         self._verified: set[tuple[date, date, date]] = set()
@@ -185,24 +193,49 @@ class DuckDBEngine:
 
     def _scan(self) -> _Snapshot:
         curated: dict[str, tuple[FileSig, ...]] = {}
-        newest = 0
+        checked, self._readable = self._readable, {}
         for folder in self._day_folders(CURATED):
             files = []
             for entry in os.scandir(folder.path):
                 if entry.name.endswith(".parquet") and not entry.name.startswith("."):
                     stat = entry.stat()
-                    files.append((entry.name, stat.st_size, stat.st_mtime_ns))
-                    newest = max(newest, stat.st_mtime_ns)
+                    sig = (entry.name, stat.st_size, stat.st_mtime_ns)
+                    if self._is_readable(entry.path, sig, checked):
+                        files.append(sig)
             if files:
                 curated[folder.name[3:]] = tuple(sorted(files))
         raw = {folder.name[3:]: folder.stat().st_mtime_ns for folder in self._day_folders(RAW)}
         days = set(curated)
         for day in raw:
             days.update((_shift(day, -1), day, _shift(day, 1)))
-        return _Snapshot(curated, raw, newest, sorted(days))
+        return _Snapshot(curated, raw, sorted(days))
+
+    def _is_readable(
+        self, path: str, sig: FileSig, checked: dict[tuple[str, FileSig], bool]
+    ) -> bool:
+        """Whether a curated file's footer reads (checked once per name, size and mtime;
+        `checked` holds the previous scan's verdicts, the cache keeps only current files)."""
+        known = checked.get((path, sig))
+        if known is None:
+            try:
+                pq.read_metadata(path)
+                known = True
+            except Exception as error:  # pyarrow raises several types for damaged files
+                log.warning(
+                    "%s is not a readable Parquet file (%s); serving its day from raw until "
+                    "curation rebuilds it",
+                    path,
+                    type(error).__name__,
+                )
+                known = False
+            self._readable[(path, sig)] = known
+        return known
 
     def _raw_read(self, snapshot: _Snapshot, day: str, raw_since: str) -> bool:
-        return day >= raw_since or snapshot.raw[day] > snapshot.curated_written_ns
+        files = snapshot.curated.get(day)
+        if day >= raw_since or not files:
+            return True
+        return snapshot.raw[day] > max(mtime for _, _, mtime in files)
 
     def _signature(self, snapshot: _Snapshot, day: str, raw_since: str) -> DaySig:
         raws = tuple(
@@ -261,15 +294,17 @@ class DuckDBEngine:
             con.execute("DELETE FROM stage_raw")
             if curated_files:
                 con.execute(
+                    # union_by_name: files curated before raw_key existed read it as NULL.
                     f"INSERT INTO stage_curated SELECT {_COLUMNS}, {PARTITION_COLUMN} "
-                    f"FROM read_parquet(?, {_HIVE})",
+                    f"FROM read_parquet(?, {_HIVE}, union_by_name = true)",
                     [curated_files],
                 )
             for day in raw_days:
                 self._sync_raw(day)
             if raw_days:
                 con.execute(
-                    f"INSERT INTO stage_raw SELECT * EXCLUDE (filename) FROM raw_lines "
+                    f"INSERT INTO stage_raw BY NAME SELECT * EXCLUDE (filename), "
+                    f"{sql.raw_key_from('filename')} AS raw_key FROM raw_lines "
                     f"WHERE list_contains(?, {PARTITION_COLUMN})",
                     [raw_days],
                 )

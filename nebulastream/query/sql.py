@@ -73,6 +73,14 @@ RAW_ACCEPTED = f"""coin IS NOT NULL AND coin <> '' AND source IS NOT NULL AND so
     AND ts < slot_ts + INTERVAL '{_RULES.batch_span_seconds}' SECOND"""
 
 
+# A raw batch's key from the path of its file (Athena's "$path" is an s3:// URI).
+RAW_KEY_FROM_PATH = "regexp_extract({path}, 'raw/dt=[^/]+/[^/]+$')"
+
+
+def raw_key_from(path_column: str) -> str:
+    return RAW_KEY_FROM_PATH.format(path=path_column)
+
+
 def observations_cte(
     curated: str,
     raw: str,
@@ -80,25 +88,37 @@ def observations_cte(
     curated_days: tuple[date, date],
     raw_days: tuple[date, date],
     coins: tuple[str, ...] | None,
+    raw_key: str = "raw_key",
 ) -> Statement:
     """`WITH ... observations AS (...)`: curated and raw rows of the given partitions, deduped.
 
-    Raw rows that curation would reject (RAW_ACCEPTED) are left out here too.
+    A raw batch that is read here is the newest word on its rows: the curated rows it
+    produced before (same raw_key) are left out, so a re-fetched slot never shows its old
+    and new observation side by side before curation runs again. Raw rows that curation
+    would reject (RAW_ACCEPTED) are left out too. `raw_key` is the SQL giving a raw row's
+    batch key (a column locally, derived from "$path" on Athena).
     """
     coin_sql = f" AND coin IN ({_in_list(len(coins))})" if coins else ""
     coin_params: tuple[str, ...] = coins or ()
     key = ", ".join(DEDUP_KEY)
-    sql = f"""WITH curated_rows AS (
+    sql = f"""WITH raw_batches AS (
+  SELECT DISTINCT {raw_key} AS raw_key
+  FROM {raw}
+  WHERE {PARTITION_COLUMN} BETWEEN ? AND ?
+),
+curated_rows AS (
   SELECT {_COLUMN_LIST}
   FROM {curated}
   WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+    AND (raw_key IS NULL
+         OR raw_key NOT IN (SELECT raw_key FROM raw_batches WHERE raw_key IS NOT NULL))
 ),
 raw_rows AS (
-  SELECT coin, ts, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, source, fetched_at
+  SELECT {_COLUMN_LIST}
   FROM (
     SELECT coin, {_raw_time("observed_at")} AS ts, price_usd, market_cap_usd, volume_24h_usd,
            change_24h_pct, source, {_raw_time("fetched_at")} AS fetched_at,
-           {_raw_time("slot")} AS slot_ts
+           {_raw_time("slot")} AS slot_ts, {raw_key} AS raw_key
     FROM {raw}
     WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
   ) AS typed
@@ -106,7 +126,9 @@ raw_rows AS (
 ),
 ranked AS (
   SELECT {_COLUMN_LIST},
-         row_number() OVER (PARTITION BY {key} ORDER BY fetched_at DESC) AS copy_rank
+         row_number() OVER (
+           PARTITION BY {key} ORDER BY fetched_at DESC, raw_key DESC
+         ) AS copy_rank
   FROM (SELECT {_COLUMN_LIST} FROM curated_rows
         UNION ALL
         SELECT {_COLUMN_LIST} FROM raw_rows) AS merged
@@ -118,6 +140,8 @@ observations AS (
 )
 """
     params = (
+        day_param(raw_days[0]),
+        day_param(raw_days[1]),
         day_param(curated_days[0]),
         day_param(curated_days[1]),
         *coin_params,

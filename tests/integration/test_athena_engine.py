@@ -142,6 +142,7 @@ def test_latest_sends_parameterised_sql_to_the_workgroup_with_result_reuse(
     text, parameters = engine.render(expected)
     assert request["QueryString"] == text
     assert request["ExecutionParameters"] == parameters == [
+        "'2026-11-26'", "'2026-11-30'",  # raw partitions whose batches replace curated rows
         "'2026-11-27'", "'2026-11-29'", "'BTC'", "'ETH'",  # curated partitions, coins
         "'2026-11-26'", "'2026-11-30'", "'BTC'", "'ETH'",  # raw partitions, coins
         "'2026-11-27'", "'2026-11-29'", "'2026-11-27 00:00:00.000'", "'BTC'", "'ETH'",

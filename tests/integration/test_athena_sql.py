@@ -82,9 +82,11 @@ def glue_on_duckdb(lake: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     doubles = ", ".join(
         f"CAST({c} AS DOUBLE) AS {c}" if t == "double" else c for c, t in RAW_COLUMNS.items()
     )
+    # Athena's "$path" pseudo-column: the object's URI.
     con.execute(
-        f"CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt FROM read_json("
-        f"'{lake}/raw/*/*.jsonl', format = 'newline_delimited', columns = {columns}, {hive})"
+        f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt, filename AS "$path" FROM '
+        f"read_json('{lake}/raw/*/*.jsonl', format = 'newline_delimited', columns = {columns}, "
+        f"filename = true, {hive})"
     )
     yield con
     con.close()
@@ -153,8 +155,11 @@ def test_a_one_day_history_reads_one_curated_partition() -> None:
         date(2026, 11, 26),
     )
     _, parameters = _athena().render(query)
-    # curated dt range, coin, raw dt range (day-1 .. day+1 for fetches near midnight), coin...
-    assert parameters[:6] == [
+    # raw batches read (their curated rows give way), curated dt range, coin, raw dt range
+    # (day-1 .. day+1 for fetches near midnight), coin...
+    assert parameters[:8] == [
+        "'2026-11-26'",
+        "'2026-11-28'",
         "'2026-11-27'",
         "'2026-11-27'",
         "'ETH'",

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from glue.curate_job import (
-    CURATED_SPARK_SCHEMA,
-    bookmarked_raw_keys,
-    configure,
-    conform_raw,
-    lake_root_uri,
-    read_raw_batches,
-    run,
-)
 from nebulastream.curation.definition import CurationConfig
-from nebulastream.curation.local import transform
+from nebulastream.curation.duckdb_engine import transform
+from nebulastream.curation.pipeline import curate
 from nebulastream.curation.report import RunReport
-from nebulastream.lake.layout import RAW, history_key
+from nebulastream.curation.spark_engine import (
+    CURATED_SPARK_SCHEMA,
+    SparkEngine,
+    configure,
+    lake_root_uri,
+)
+from nebulastream.lake.layout import history_key
 from nebulastream.lake.storage import LocalLake
 from nebulastream.models import Observation, encode_batch
 from tests.curation_support import FIXTURE_NOW, curated_rows, files_under, fixture_lake
@@ -54,18 +52,13 @@ def spark() -> Iterator[SparkSession]:
 
 
 def spark_curate(
-    spark: SparkSession,
-    lake: LocalLake,
-    keys: list[str] | None = None,
-    *,
-    full: bool = False,
-    now: datetime = FIXTURE_NOW,
+    spark: SparkSession, lake: LocalLake, *, full: bool = False, now: datetime = FIXTURE_NOW
 ) -> RunReport:
-    keys = keys if keys is not None else sorted(lake.list(RAW))
-    report, _ = run(
-        spark, lake, read_raw_batches(spark, lake, keys), config=CONFIG, now=now, full=full
-    )
-    return report
+    engine = SparkEngine(spark)
+    try:
+        return curate(lake, engine, config=CONFIG, now=now, full=full, owner="spark tests")
+    finally:
+        engine.close()
 
 
 def outputs(root: Path) -> tuple[object, dict[str, bytes]]:
@@ -116,8 +109,9 @@ def test_both_runners_merge_an_overlapping_backfill_alike(
     for root in (tmp_path / "duckdb", tmp_path / "spark"):
         (root / key).write_bytes(encode_batch(points))
     by_duckdb = transform(duck_lake, config=CONFIG, now=later)
-    by_spark = spark_curate(spark, spark_lake, [key], now=later)
-    assert by_spark.duplicates_dropped == by_duckdb.duplicates_dropped == 2
+    by_spark = spark_curate(spark, spark_lake, now=later)
+    assert by_spark.batches_changed == by_duckdb.batches_changed == 1
+    assert by_spark.duplicates_dropped == by_duckdb.duplicates_dropped == 3
     assert by_spark.comparable() == by_duckdb.comparable()
     assert outputs(tmp_path / "spark") == outputs(tmp_path / "duckdb")
 
@@ -150,53 +144,6 @@ def test_spark_reads_duckdb_curated_files_as_the_same_instants_with_dt_a_string(
     assert dict(inferred.dtypes)["dt"] == "string"  # partition type inference is off
 
 
-def test_a_glue_frame_with_missing_columns_and_s3_file_names_is_conformed(
-    spark: SparkSession,
-) -> None:
-    frame = spark.createDataFrame(
-        [
-            (
-                "BTC",
-                "coingecko",
-                95000,
-                "s3://bucket/nebula/raw/dt=2026-11-27/coingecko-spot-20261127T0000Z.jsonl",
-            )
-        ],
-        "coin string, source string, price_usd long, raw_file string",
-    )
-    [row] = conform_raw(frame, file_column="raw_file").collect()
-    assert row["raw_key"] == "raw/dt=2026-11-27/coingecko-spot-20261127T0000Z.jsonl"
-    assert row["price_usd"] == 95000.0
-    assert row["observed_at"] is None
-    assert row["corrupt_record"] is None
-
-
-def test_bookmarked_lines_select_every_new_batch_whose_lines_the_job_then_quarantines(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    # Glue's bookmarked read is one-column CSV (separator \u0001, quoting off); plain Spark's
-    # CSV reader with the same options stands in for it here.
-    lake = fixture_lake(tmp_path / "lake")
-    junk = "raw/dt=2026-11-27/coingecko-spot-20261127T2355Z.jsonl"
-    lake.put(junk, b'{"coin": "BTC", "price_usd": 9\nnot json, "at all"\n', "application/x-ndjson")
-    frame = (
-        spark.read.option("sep", "\u0001")
-        .option("quote", "")
-        .option("header", "false")
-        .csv(lake_root_uri(lake) + RAW, recursiveFileLookup=True)
-        .withColumn("raw_file", pyspark.sql.functions.input_file_name())
-    )
-    keys = bookmarked_raw_keys(frame)
-    assert keys == sorted(k for k in lake.list(RAW) if k.endswith(".jsonl"))
-    assert junk in keys
-
-    baseline = transform(fixture_lake(tmp_path / "base"), config=CONFIG, now=FIXTURE_NOW)
-    report = spark_curate(spark, lake, keys)
-    assert report.quarantined_by_rule["well_formed"] == (
-        baseline.quarantined_by_rule["well_formed"] + 2
-    )
-
-
 def test_the_job_script_runs_under_plain_pyspark_with_the_manifest_as_bookmark(
     tmp_path: Path,
 ) -> None:
@@ -208,7 +155,7 @@ def test_the_job_script_runs_under_plain_pyspark_with_the_manifest_as_bookmark(
         command, env=env, capture_output=True, text=True, timeout=240, check=False
     )
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "incremental curation (spark) of 12 raw batches" in first.stdout
+    assert "incremental curation (spark) of 12 raw batches" in first.stdout, first.stderr[-2000:]
     assert "rows written 41" in first.stdout
     second = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=240, check=False

@@ -21,6 +21,8 @@ from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Playwright, Request, expect, sync_playwright
 
@@ -433,12 +435,22 @@ def test_the_page_and_its_api_calls_stay_under_an_api_gateway_stage_path(
 
 @pytest.fixture
 def broken_server(tmp_path: Path) -> Iterator[tuple[Server, Path, bytes]]:
-    """A server whose lake has one unreadable curated file, 200 days back."""
+    """A server whose lake has one curated file of the wrong column types, 200 days back.
+
+    (A file that is not Parquet at all is left out and its day served from raw; one that
+    reads but holds text where prices belong fails the query.)
+    """
     lake = dashboard_lake.build(tmp_path / "lake", utcnow())
     day = (utcnow() - timedelta(days=200)).strftime("%Y-%m-%d")
     [victim] = (lake.root / "curated" / f"dt={day}").glob("*.parquet")
     good = victim.read_bytes()
-    victim.write_bytes(b"not parquet at all")
+    table = pq.read_table(victim)
+    wrong = table.set_column(
+        table.schema.get_field_index("price_usd"),
+        "price_usd",
+        pa.array(["not a price"] * table.num_rows),
+    )
+    pq.write_table(wrong, victim)
     running = _serve(lake, tmp_path / "serve.log")
     yield running, victim, good
     _stop(running)

@@ -498,7 +498,7 @@ def test_crawler_uses_a_cron_schedule_and_never_rewrites_declared_tables(package
     assert [_sub(t["Path"]) for t in crawler["Targets"]["S3Targets"]] == ["s3://${DataBucket}/raw/"]
 
 
-def test_glue_job_is_glue_5_spark_with_bookmarks_and_its_uploaded_script(package: Package) -> None:
+def test_glue_job_is_glue_5_spark_with_the_manifest_as_its_only_bookmark(package: Package) -> None:
     job = package.props("CurateJob")
     assert job["GlueVersion"] == "5.0"
     assert job["Command"]["Name"] == "glueetl"
@@ -509,7 +509,8 @@ def test_glue_job_is_glue_5_spark_with_bookmarks_and_its_uploaded_script(package
     args = job["DefaultArguments"]
     assert _sub(args["--extra-py-files"]) == f"{assets}/{glue_assets.ZIP_NAME}"
     assert _sub(args["--lake_uri"]) == "s3://${DataBucket}"
-    assert args["--job-bookmark-option"] == "job-bookmark-enable"
+    # The lake's manifest is the one record of what was curated: Glue's bookmarks stay off.
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
     [trigger] = package.of_type("AWS::Glue::Trigger").values()
     assert trigger["Type"] == "SCHEDULED"
     assert trigger["StartOnCreation"] is True

@@ -13,14 +13,16 @@ import pytest
 from nebulastream.curation.definition import (
     DUCKDB,
     CurationConfig,
+    candidates_sql,
     checked_sql,
     deduped_sql,
     epoch_us,
+    fed_days,
+    feeding_partitions,
     gaps_sql,
     spikes_sql,
     touched_days,
 )
-from nebulastream.curation.parquet import CURATED_SCHEMA
 from nebulastream.curation.rawfiles import RAW_INPUT_SCHEMA, parse_line
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -147,35 +149,97 @@ def test_a_row_failing_several_rules_is_counted_under_the_first() -> None:
     )
 
 
-def dedup(rows: list[dict[str, Any]], existing: pa.Table | None = None) -> list[tuple[Any, ...]]:
-    con = engine(rows)
-    con.register("existing", existing if existing is not None else CURATED_SCHEMA.empty_table())
-    return con.execute(
-        f"SELECT coin, ts_us, market_cap_usd, fetched_us FROM ({deduped_sql(DUCKDB)}) "
-        "ORDER BY coin, ts_us"
-    ).fetchall()
+HISTORY_KEY = "raw/dt=2026-11-27/coingecko-history-BTC-20261127T0000Z-20261128T0000Z.jsonl"
+
+
+def stages(
+    rows: list[dict[str, Any]],
+    config: CurationConfig | None = None,
+    days: tuple[str, ...] = ("2026-11-26", "2026-11-27", "2026-11-28"),
+) -> Any:
+    """The `checked`, `candidates` and `deduped` stages over `rows`, rebuilding `days`."""
+    config = config or CurationConfig()
+    con = engine(rows, config)
+    spans = touched_days(list(days), NOW, config)
+    con.register(
+        "touched_days",
+        pa.table(
+            {
+                "dt": [s[0] for s in spans],
+                "start_us": pa.array([s[1] for s in spans], pa.int64()),
+                "end_us": pa.array([s[2] for s in spans], pa.int64()),
+            }
+        ),
+    )
+    con.execute(f"CREATE TABLE candidates AS {candidates_sql(DUCKDB)}")
+    con.execute(f"CREATE TABLE deduped AS {deduped_sql()}")
+    return con
+
+
+def dedup(rows: list[dict[str, Any]], **kwargs: Any) -> list[tuple[Any, ...]]:
+    return (
+        stages(rows, **kwargs)
+        .execute(
+            "SELECT coin, ts_us, market_cap_usd, fetched_us, raw_key FROM deduped ORDER BY coin, ts_us"
+        )
+        .fetchall()
+    )
+
+
+def spot_key(minute: int) -> str:
+    return f"raw/dt=2026-11-27/coingecko-spot-20261127T00{minute:02d}Z.jsonl"
 
 
 def test_duplicates_keep_the_latest_fetched_row() -> None:
     first = {**GOOD, "market_cap_usd": 1.0}
-    again = {**GOOD, "market_cap_usd": 2.0, "fetched_at": "2026-11-27T00:05:05.000Z"}
+    again = {
+        **GOOD,
+        "raw_key": spot_key(5),
+        "slot": "2026-11-27T00:05:00.000Z",
+        "market_cap_usd": 2.0,
+        "fetched_at": "2026-11-27T00:05:05.000Z",
+    }
     rows = dedup([again, first])
-    assert [(r[2], r[3]) for r in rows] == [
-        (2.0, epoch_us(datetime(2026, 11, 27, 0, 5, 5, tzinfo=UTC)))
+    assert [(r[2], r[3], r[4]) for r in rows] == [
+        (2.0, epoch_us(datetime(2026, 11, 27, 0, 5, 5, tzinfo=UTC)), spot_key(5))
     ]
 
 
 def test_duplicates_from_the_same_fetch_resolve_the_same_whatever_their_order() -> None:
     a = {**GOOD, "market_cap_usd": 1.0}
-    b = {**GOOD, "market_cap_usd": 2.0}
+    b = {**GOOD, "market_cap_usd": 2.0, "raw_key": HISTORY_KEY}
     assert dedup([a, b]) == dedup([b, a])
 
 
 def test_rows_of_other_sources_or_instants_are_not_duplicates() -> None:
     rows = dedup(
-        [GOOD, {**GOOD, "source": "coinbase"}, {**GOOD, "observed_at": "2026-11-27T00:00:04Z"}]
+        [
+            GOOD,
+            {**GOOD, "source": "coinbase"},
+            {**GOOD, "observed_at": "2026-11-27T00:00:04Z", "raw_key": HISTORY_KEY},
+        ]
     )
     assert len(rows) == 3
+
+
+def test_a_spot_batch_keeps_one_observation_per_coin_the_latest_fetch() -> None:
+    older = {**GOOD, "observed_at": "2026-11-27T00:00:01.000Z", "market_cap_usd": 1.0}
+    newer = {
+        **GOOD,
+        "observed_at": "2026-11-27T00:00:02.000Z",
+        "fetched_at": "2026-11-27T00:00:09.000Z",
+        "market_cap_usd": 2.0,
+    }
+    eth = {**GOOD, "coin": "ETH"}
+    assert [(r[0], r[2]) for r in dedup([older, newer, eth])] == [("BTC", 2.0), ("ETH", 1.9e12)]
+
+
+def test_a_backfill_window_keeps_every_instant() -> None:
+    rows = [
+        {**GOOD, "raw_key": HISTORY_KEY, "observed_at": f"2026-11-27T00:0{m}:00.000Z"}
+        for m in range(3)
+    ]
+    assert len(dedup(rows)) == 3
 
 
 def test_a_rejected_row_never_displaces_a_valid_one() -> None:
@@ -183,29 +247,40 @@ def test_a_rejected_row_never_displaces_a_valid_one() -> None:
     assert [r[2] for r in dedup([GOOD, later_but_bad])] == [GOOD["market_cap_usd"]]
 
 
-def test_an_older_fetch_does_not_replace_an_already_curated_row() -> None:
-    curated = pa.Table.from_pylist(
-        [
-            {
-                "coin": "BTC",
-                "ts": datetime(2026, 11, 27, 0, 0, 3),
-                "price_usd": 1.0,
-                "market_cap_usd": 7.0,
-                "volume_24h_usd": None,
-                "change_24h_pct": None,
-                "source": "coingecko",
-                "fetched_at": datetime(2026, 11, 27, 0, 9),
-            }
-        ],
-        schema=CURATED_SCHEMA,
+def test_an_older_fetch_in_another_batch_does_not_replace_a_later_one() -> None:
+    later = {**GOOD, "raw_key": HISTORY_KEY, "market_cap_usd": 7.0}
+    later["fetched_at"] = "2026-11-27T00:09:00.000Z"
+    assert [r[2] for r in dedup([later, GOOD])] == [7.0]
+    assert [r[2] for r in dedup([GOOD, later])] == [7.0]
+
+
+def test_only_rows_on_the_rebuilt_days_are_candidates() -> None:
+    yesterday = {**GOOD, "observed_at": "2026-11-26T23:59:00.000Z"}  # within the lag
+    rows = dedup([yesterday, {**GOOD, "coin": "ETH"}], days=("2026-11-27",))
+    assert [r[0] for r in rows] == ["ETH"]
+
+
+def test_a_batch_whose_slot_is_not_on_its_partition_day_is_rejected() -> None:
+    assert verdict(raw_key="raw/dt=2026-11-25/coingecko-spot-20261127T0000Z.jsonl") == (
+        "slot_on_batch_day"
     )
-    assert [r[2] for r in dedup([GOOD], curated)] == [7.0]
+    assert verdict(raw_key="raw/coingecko-spot-20261127T0000Z.jsonl") == "slot_on_batch_day"
+
+
+def test_a_partition_feeds_the_day_before_itself_and_the_day_after_by_default() -> None:
+    config = CurationConfig()
+    assert fed_days("2026-11-27", config) == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    assert feeding_partitions("2026-11-27", config) == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    no_lag = CurationConfig(max_lag_seconds=0, batch_span_seconds=3600)
+    assert fed_days("2026-11-27", no_lag) == ["2026-11-27", "2026-11-28"]
+    assert feeding_partitions("2026-11-27", no_lag) == ["2026-11-26", "2026-11-27"]
 
 
 def _deduped_prices(prices: list[float], config: CurationConfig) -> Any:
     rows = [
         {
             **GOOD,
+            "raw_key": spot_key(5 * i),
             "price_usd": p,
             "observed_at": f"2026-11-27T00:{5 * i:02d}:03.000Z",
             "fetched_at": f"2026-11-27T00:{5 * i:02d}:05.000Z",
@@ -213,10 +288,7 @@ def _deduped_prices(prices: list[float], config: CurationConfig) -> Any:
         }
         for i, p in enumerate(prices)
     ]
-    con = engine(rows, config)
-    con.register("existing", CURATED_SCHEMA.empty_table())
-    con.execute(f"CREATE TABLE deduped AS {deduped_sql(DUCKDB)}")
-    return con
+    return stages(rows, config)
 
 
 def test_a_one_point_excursion_is_flagged_as_a_spike_but_a_step_is_not() -> None:
