@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,6 +18,7 @@ from nebulastream.lake.storage import LocalLake
 from nebulastream.sources.coingecko import CoinGecko, build_client
 from nebulastream.timeutil import floor_to, utcnow
 from tests.conftest import fixture_text
+from tests.integration.fake_coingecko import Answer, Script, serve
 from tests.webhook_receiver import webhook_receiver
 
 RULES = """\
@@ -77,3 +81,33 @@ def test_an_unknown_rule_and_a_broken_file_are_one_line_errors(
     broken = CliRunner().invoke(app, ["alerts", "check"], terminal_width=300)
     assert broken.exit_code == 2
     assert "alerts.yml:2: rules[0] (a): give exactly one condition" in broken.output
+
+
+def test_nebula_fetch_run_twice_in_a_slot_sends_its_firing_once(tmp_path: Path) -> None:
+    """The real command, twice, against a CoinGecko-compatible server on 127.0.0.1."""
+    (tmp_path / "alerts.yml").write_text(
+        "rules:\n  - {name: btc-high, coin: BTC, above: 90000, channels: [webhook]}\n"
+    )
+    payload = json.loads(fixture_text("coingecko/simple_price.json"))
+    for coin in payload.values():
+        coin["last_updated_at"] = int(utcnow().timestamp()) - 5
+    nebula = Path(sys.executable).parent / "nebula"
+    with webhook_receiver() as receiver, serve(Script([Answer(200, json.dumps(payload))])) as url:
+        env = {
+            **os.environ,
+            "NEBULA_COINGECKO_BASE_URL": url,
+            "NEBULA_LAKE_URI": str(tmp_path / "lake"),
+            "NEBULA_ALERT_WEBHOOK_URL": receiver.url,
+            "COLUMNS": "200",
+        }
+        runs = [
+            subprocess.run(
+                [str(nebula), "fetch"], capture_output=True, text=True, env=env, timeout=120
+            )
+            for _ in range(2)
+        ]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert "alert btc-high-" in runs[0].stdout and "fired -> webhook" in runs[0].stdout
+    assert "alert btc-high-" not in runs[1].stdout
+    (request,) = receiver.requests
+    assert (request.json["rule"], request.json["value"]) == ("btc-high", 91234.56789012345)
