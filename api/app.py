@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from api import errors
 from api.guard import RequestGuard
 from api.head import HeadAsGet, document_head
-from api.routers import coins, dashboard, docs, health, prices
+from api.routers import alerts, coins, dashboard, docs, health, prices
 from nebulastream import __version__
 
 DESCRIPTION = """\
@@ -37,6 +37,7 @@ def create_app() -> FastAPI:
             {"name": "prices", "description": "Latest prices and history."},
             {"name": "coins", "description": "What the lake holds."},
             {"name": "health", "description": "Liveness and data freshness."},
+            {"name": "alerts", "description": "Price alert rules, their state and firings."},
         ],
     )
     # gzip pays off on long histories (a year of daily buckets: 64 KB of JSON, 9 KB
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     app.include_router(prices.router)
     app.include_router(coins.router)
     app.include_router(health.router)
+    app.include_router(alerts.router)
     dashboard.install(app)
     docs.install(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +17,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nebulastream.alerts.edge import Alerts, make_senders, rules_location
+from nebulastream.alerts.rules import Rule, RulesError
+from nebulastream.alerts.service import channels_for, dry_run, send_test
 from nebulastream.coins import UnknownCoinError, parse_symbols
 from nebulastream.curation.duckdb_engine import transform as run_transform
 from nebulastream.curation.outputs import VersionedLake
@@ -30,6 +34,7 @@ from nebulastream.edge import (
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
+from nebulastream.query.base import EngineError
 from nebulastream.ranges import RangeRuleError, backfill_range
 from nebulastream.scheduler import PeriodicJob, run_jobs
 from nebulastream.server import ApiServer, ServerError
@@ -178,7 +183,15 @@ def _fetch_once(settings: Settings, slot: datetime | None = None) -> FetchResult
 @command()
 def fetch() -> None:
     """Fetch current prices once into the raw zone (one batch per 5-minute slot)."""
-    _print_fetch(_fetch_once(load_settings()))
+    settings = load_settings()
+    alerts = _alerts(settings)
+    try:
+        result = _fetch_once(settings)
+    except (SourceError, LakeError):
+        _after_fetch(alerts)  # a failing source is what `stale` rules are for
+        raise
+    _print_fetch(result)
+    _after_fetch(alerts)
 
 
 @command("backfill", resume="Windows done so far are kept; re-run the same command to resume.")
@@ -406,13 +419,17 @@ def run(
 ) -> None:
     """Run the pipeline locally: fetch on every slot, curate periodically, serve the API."""
     settings = load_settings()
+    alerts = _alerts(settings)
+
+    def fetch_job(slot: datetime) -> None:
+        try:
+            _print_fetch(_fetch_once(settings, slot))
+        finally:
+            _after_fetch(alerts, keep=True)  # stored or failed: `stale` rules need both
+
     # In list order: a slot's fetch lands before the curation run of the same slot.
     jobs = [
-        PeriodicJob(
-            "fetch",
-            settings.fetch_interval_seconds,
-            lambda slot: _print_fetch(_fetch_once(settings, slot)),
-        ),
+        PeriodicJob("fetch", settings.fetch_interval_seconds, fetch_job),
         PeriodicJob(
             "transform",
             settings.transform_interval_seconds,
@@ -438,4 +455,131 @@ def run(
     finally:
         if server is not None:
             server.stop()
+        if alerts is not None:
+            alerts.close()
     console.print("stopped.")
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+alerts_app = typer.Typer(help="Price alerts: rules in alerts.yml (docs/alerts.md).")
+app.add_typer(alerts_app, name="alerts")
+
+
+def _emit(text: str) -> None:
+    console.print(f"[bold magenta]{escape(text)}[/]", highlight=False, soft_wrap=True)
+
+
+def _alerts(settings: Settings) -> Alerts | None:
+    """The alert parts, or None when the lake itself is unusable (the fetch says why)."""
+    try:
+        return Alerts(settings, make_lake(settings), make_senders(settings, emit=_emit))
+    except LakeError:
+        return None
+
+
+def _alerts_or_fail(settings: Settings) -> Alerts:
+    try:
+        return Alerts(settings, make_lake(settings), make_senders(settings, emit=_emit))
+    except LakeError as error:
+        fail(str(error), code=2)
+
+
+def _after_fetch(alerts: Alerts | None, *, keep: bool = False) -> None:
+    """Evaluate the rules on what the fetch stored; alert trouble never fails the fetch.
+
+    The query engine is released afterwards unless `keep` (nebula run reuses it every slot).
+    """
+    if alerts is None:
+        return
+    try:
+        run = alerts.after_fetch(now=utcnow(), owner=f"cli-{os.getpid()}")
+    finally:
+        if not keep:
+            alerts.close()
+    if run is None:
+        return
+    for firing in run.fired:
+        if "console" not in firing.channels:  # the console channel printed it already
+            console.print(
+                f"alert {firing.id} fired -> {', '.join(firing.channels)}: {firing.text}",
+                markup=False,
+                highlight=False,
+            )
+    for fid, channel, reason in run.failed:
+        err.print(
+            f"[yellow]warning:[/] alert {escape(fid)} not delivered to {channel}: "
+            f"{escape(reason)} (retried after the next fetch)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _rules_or_fail(alerts: Alerts) -> list[Rule]:
+    try:
+        rules = alerts.rules()
+    except RulesError as error:
+        fail(str(error), code=2)
+    if not rules:
+        location, _ = rules_location(alerts.settings)
+        fail(f"no alert rules: create {location} or set NEBULA_ALERTS_FILE (docs/alerts.md).", 2)
+    return rules
+
+
+@alerts_app.command("check")
+def alerts_check() -> None:
+    """Evaluate every rule once on the lake and print what would fire; nothing is sent."""
+    settings = load_settings()
+    alerts = _alerts_or_fail(settings)
+    rules = _rules_or_fail(alerts)
+    now = utcnow()
+    try:
+        outcome, readings = dry_run(rules, alerts.store, alerts.reader(), list(alerts.senders), now)
+    except (EngineError, LakeError, ValueError) as error:
+        fail(str(error))
+    finally:
+        alerts.close()
+    table = Table(title=f"alert rules at {iso_z(now)}", title_justify="left")
+    for column in ("rule", "condition", "value", "state", "would fire", "channels"):
+        table.add_column(column, overflow="fold")
+    fired = {f.rule: f for f in outcome.firings}
+    for rule in rules:
+        state = outcome.state.rules[rule.name]
+        value = "no data" if readings.get(rule.name) is None else f"{state.last_value:,.8g}"
+        table.add_row(
+            rule.name,
+            rule.describe(),
+            value,
+            state.status,
+            "yes" if rule.name in fired else "no",
+            ", ".join(channels_for([rule], list(alerts.senders))[rule.name]),
+        )
+    console.print(table)
+    for firing in outcome.firings:
+        console.print(f"would fire: {firing.text}", markup=False, highlight=False)
+
+
+@alerts_app.command("test")
+def alerts_test(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+    """Send a test message (marked as a test) to the rule's channels."""
+    settings = load_settings()
+    alerts = _alerts_or_fail(settings)
+    rules = {rule.name: rule for rule in _rules_or_fail(alerts)}
+    if name not in rules:
+        fail(f"no rule named {name!r}; rules: {', '.join(rules)}.", code=2)
+    now = utcnow()
+    try:
+        reading = alerts.reader()([rules[name]], now).get(name)
+    except (EngineError, LakeError) as error:
+        err.print(f"[yellow]warning:[/] {escape(str(error))}; sending without a current value")
+        reading = None
+    finally:
+        alerts.close()
+    results = send_test(rules[name], reading, alerts.senders, now)
+    for channel, problem in results.items():
+        if problem is None:
+            console.print(f"sent a test message to {channel}", markup=False)
+        else:
+            err.print(f"[bold red]{channel} failed:[/] {escape(problem)}", soft_wrap=True)
+    if any(problem is not None for problem in results.values()):
+        raise typer.Exit(1)

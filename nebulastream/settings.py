@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic import Field, SecretStr, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     source_deviation_pct: float = Field(2.0, gt=0, le=100)
     # `nebula run`: seconds between local curation runs (the Glue job's schedule in AWS).
     transform_interval_seconds: int = Field(3600, ge=300, le=86400)
+    # Alerts (docs/alerts.md): the rules file (a path or s3:// URI; unset: alerts.yml beside
+    # a local lake folder, or alerts.yml at the root of an S3 lake) and the channels.
+    alerts_file: str | None = None
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    # On AWS: the NAME of an SSM SecureString holding the webhook secret, read at run time.
+    alert_webhook_secret_parameter: str | None = None
+    alert_topic_arn: str | None = None
 
     @field_validator("coins", mode="before")
     @classmethod
@@ -138,6 +146,29 @@ class Settings(BaseSettings):
                     f"is empty; name sources in order, e.g. {','.join(registry.REGISTRY)}."
                 )
             return list(dict.fromkeys(names))
+        return value
+
+    @field_validator(
+        "alerts_file",
+        "alert_webhook_url",
+        "alert_webhook_secret_parameter",
+        "alert_topic_arn",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # The stack passes empty parameters as empty strings: the same as not set.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("alert_webhook_url", mode="after")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+            raise ValueError("is not an http(s) URL; use e.g. https://hooks.example.com/nebula.")
         return value
 
     @model_validator(mode="after")

@@ -38,6 +38,7 @@
     grid: "rgba(139, 152, 181, 0.12)",
     gap: "rgba(245, 184, 75, 0.07)",
     gapEdge: "rgba(245, 184, 75, 0.45)",
+    alert: "#ff7a90",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -50,6 +51,9 @@
     ranges: $("ranges"),
     chart: $("chart"),
     message: $("chart-message"),
+    alertsPanel: $("alerts-panel"),
+    alerts: $("alerts"),
+    alertsSummary: $("alerts-summary"),
   };
 
   const state = {
@@ -64,6 +68,8 @@
     historyController: null,
     lastRefresh: null,
     firstChart: false,
+    rules: [], // GET /alerts: rules with their state
+    firings: [], // GET /alerts/history since the chart's start: what fired, with values
   };
 
   // ---------------------------------------------------------------- formatting
@@ -390,12 +396,60 @@
     ctx.restore();
   }
 
+  // One mark per alert firing of the charted coin: a dashed line at its time and, for price
+  // rules, a diamond at the stored price it fired on. data-markers counts what was drawn.
+  function markFirings(u) {
+    const view = state.view;
+    let drawn = 0;
+    if (view) {
+      const { ctx } = u;
+      const { left, top, width, height } = u.bbox;
+      const px = uPlot.pxRatio;
+      ctx.save();
+      for (const f of state.firings) {
+        const ts = epoch(f.ts);
+        if (f.coin !== view.coin || ts < view.start || ts > view.end) continue;
+        const x = u.valToPos(ts, "x", true);
+        if (x < left || x > left + width) continue;
+        ctx.strokeStyle = COLORS.alert;
+        ctx.lineWidth = 1 * px;
+        ctx.setLineDash([2 * px, 3 * px]);
+        ctx.beginPath();
+        ctx.moveTo(Math.round(x) + 0.5, top);
+        ctx.lineTo(Math.round(x) + 0.5, top + height);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        const y = f.kind === "stale" ? top + 8 * px : u.valToPos(f.value, "y", true);
+        const r = 5 * px;
+        ctx.fillStyle = COLORS.alert;
+        ctx.beginPath();
+        ctx.moveTo(x, y - r);
+        ctx.lineTo(x + r, y);
+        ctx.lineTo(x, y + r);
+        ctx.lineTo(x - r, y);
+        ctx.closePath();
+        ctx.fill();
+        drawn += 1;
+      }
+      ctx.restore();
+    }
+    el.chart.dataset.markers = String(drawn);
+  }
+
   function showReadout(u) {
     const view = state.view;
     const i = u.cursor.idx;
     if (!view) return;
     if (i == null || view.close[i] == null) {
       el.readout.textContent = summary(view);
+      return;
+    }
+    const step = RANGES[view.range].step;
+    const fired = state.firings.filter(
+      (f) => f.coin === view.coin && epoch(f.ts) >= view.x[i] && epoch(f.ts) < view.x[i] + step,
+    );
+    if (fired.length) {
+      el.readout.textContent = fired.map((f) => `alert ${f.text}`).join(" · ");
       return;
     }
     const n = view.samples[i];
@@ -465,7 +519,7 @@
               splits.map((v) => usdTick(v, increment)),
           },
         ],
-        hooks: { drawAxes: [shadeGaps], setCursor: [showReadout] },
+        hooks: { drawAxes: [shadeGaps], draw: [markFirings], setCursor: [showReadout] },
       },
       [[], [], [], []],
       el.chart,
@@ -610,6 +664,61 @@
     el.chart.dataset.breaks = String(closes.length - points);
   }
 
+  // ---------------------------------------------------------------- alerts
+
+  // The rules and their firings since the start of the longest range. Without rules the
+  // panel stays hidden; an alerts failure never disturbs the prices.
+  async function loadAlerts({ fresh = false } = {}) {
+    const since = nowSeconds() - RANGES["1Y"].span;
+    let rules;
+    let history;
+    try {
+      [rules, history] = await Promise.all([
+        api("alerts", null, { fresh }),
+        api("alerts/history", { since: rfc3339(since) }, { fresh }),
+      ]);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      el.alertsSummary.textContent = `Could not load alerts: ${error.message}`;
+      return;
+    }
+    state.rules = rules.rules;
+    state.firings = history.firings;
+    renderAlerts(rules.problem);
+    state.chart?.redraw(false, false);
+  }
+
+  function renderAlerts(problem) {
+    el.alertsPanel.hidden = !state.rules.length && !problem;
+    const active = state.rules.filter((r) => r.state === "firing");
+    el.alertsSummary.textContent = problem
+      ? `The rules file cannot be used: ${problem}`
+      : `${active.length} of ${state.rules.length} firing`;
+    // Firing rules first: those are the active alerts.
+    const ordered = [...active, ...state.rules.filter((r) => r.state !== "firing")];
+    el.alerts.replaceChildren(
+      ...ordered.map((rule) => {
+        const item = document.createElement("li");
+        item.dataset.rule = rule.name;
+        item.dataset.state = rule.state;
+        const badge = document.createElement("span");
+        badge.className = "alert-state";
+        badge.textContent = rule.state;
+        const name = document.createElement("strong");
+        name.textContent = rule.name;
+        const condition = document.createElement("span");
+        condition.textContent = rule.condition;
+        const last = document.createElement("span");
+        last.className = "alert-when";
+        last.textContent = rule.last_fired
+          ? `last fired ${when(epoch(rule.last_fired))}`
+          : "has not fired";
+        item.append(badge, name, condition, last);
+        return item;
+      }),
+    );
+  }
+
   // ---------------------------------------------------------------- selection and refresh
 
   function readHash() {
@@ -634,7 +743,11 @@
   async function refresh({ fresh = true } = {}) {
     state.lastRefresh = nowSeconds();
     if (await loadCoins({ fresh })) {
-      await Promise.all([loadLatest({ fresh }), loadHistory({ quiet: true, fresh })]);
+      await Promise.all([
+        loadLatest({ fresh }),
+        loadHistory({ quiet: true, fresh }),
+        loadAlerts({ fresh }),
+      ]);
     }
     paintStatus();
   }

@@ -10,6 +10,8 @@
     reports/curation-20261128T041002.123Z-duckdb.json                one report per curation run
     reports/_state/manifest.json                                     raw batches already curated
     reports/_state/lease.json                                        the one curation writer (S3)
+    alerts/state.json                                                alert rules' state, pending
+    alerts/history/dt=2026-11-28/btc-high-20261128T040312000Z.json   one alert firing
 
 Keys are deterministic: the same slot (or backfill window) always maps to the same key,
 so a retried or duplicated run overwrites its batch instead of adding one.
@@ -25,6 +27,9 @@ RAW = "raw/"
 CURATED = "curated/"
 QUARANTINE = "quarantine/"
 REPORTS = "reports/"
+ALERTS = "alerts/"
+ALERT_STATE = f"{ALERTS}state.json"
+ALERT_HISTORY = f"{ALERTS}history/"
 
 
 def dt_partition(moment: datetime) -> str:
@@ -103,3 +108,8 @@ def report_key(started: datetime, runner: str) -> str:
     started = started.astimezone(UTC)
     stamp = f"{started:%Y%m%dT%H%M%S}.{started.microsecond // 1000:03d}Z"
     return f"{REPORTS}curation-{stamp}-{runner}.json"
+
+
+def alert_history_key(fired_at: datetime, firing_id: str) -> str:
+    """One firing's record, in the folder of the UTC day it fired (history?since= lists days)."""
+    return f"{ALERT_HISTORY}{dt_partition(fired_at.astimezone(UTC))}/{firing_id}.json"

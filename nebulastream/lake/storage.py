@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,10 @@ class LakeStorage(Protocol):
     def list(self, prefix: str) -> Iterator[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class LocalLake:
@@ -107,6 +112,57 @@ class LocalLake:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its version (a SHA-256 of the content), or None when absent."""
+        try:
+            data = self.get(key)
+        except LakeError:
+            return None
+        return data, _digest(data)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Create `key` only if nothing is there (a hard link of a complete temp file, which
+        fails atomically when the name exists); False when it already existed."""
+        target = self.path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.link(tmp, target)
+            except FileExistsError:
+                return False
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as error:
+            raise LakeError(f"could not create {key!r} under {self.root}: {error}") from error
+        return True
+
+    def put_if_match(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        """Replace `key` only if it still holds the content of `version`; False otherwise.
+
+        The compare and the rename run under an exclusive lock on a hidden file beside the key,
+        so two local processes cannot both replace the same version.
+        """
+        import fcntl
+
+        target = self.path(key)
+        lock = target.parent / f".{target.name}.lock"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(lock, "a+b") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                current = self.get_versioned(key)
+                if current is None or current[1] != version:
+                    return False
+                self._put(key, data)
+        except OSError as error:
+            raise LakeError(f"could not replace {key!r} under {self.root}: {error}") from error
+        return True
 
     def sweep_temp_files(self, prefix: str) -> builtins.list[str]:
         """Remove the temp files a killed writer left under `prefix` (`.name.*.tmp`, as _put
@@ -242,12 +298,15 @@ class S3Lake:
                 **extra,
             )
         except ClientError as error:
-            # 412: the condition failed; 409: a concurrent conditional write won the race.
+            # 412: the condition failed; 409: a concurrent conditional write won the race;
+            # 404: an If-Match on an object deleted since it was read.
             if error.response.get("Error", {}).get("Code") in (
                 "PreconditionFailed",
                 "ConditionalRequestConflict",
                 "412",
                 "409",
+                "NoSuchKey",
+                "404",
             ):
                 return False
             raise LakeError(f"could not write {key!r} to {self.uri}: {error}") from error
@@ -264,11 +323,22 @@ class S3Lake:
         return self._put_conditionally(key, data, content_type, IfMatch=f'"{etag}"')
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """The object and its ETag, or None when there is none."""
+        """The object and its ETag, or None when there is none.
+
+        S3 answers 403, not 404, for a missing key to a caller without s3:ListBucket on the
+        whole bucket; that reads as absent too: the conditional write that follows decides
+        (it fails if the object exists, and raises if writing is denied).
+        """
+        from botocore.exceptions import ClientError
+
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
         except self.client.exceptions.NoSuchKey:
             return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
+                return None
+            raise LakeError(f"could not read {key!r} from {self.uri}: {error}") from error
         body: bytes = response["Body"].read()
         return body, str(response["ETag"]).strip('"')
 

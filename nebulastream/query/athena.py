@@ -53,15 +53,20 @@ class AthenaEngine:
         curated_table: str,
         raw_table: str,
         reuse_minutes: int,
+        reuse_results: bool = True,
     ) -> None:
         self.connection = connection
+        # Off for alert evaluation right after a fetch: a reused answer predates the batch.
+        self.reuse_results = reuse_results
         db = quote_identifier(database)
         self.curated = f"{db}.{quote_identifier(curated_table)}"
         self.raw = f"{db}.{quote_identifier(raw_table)}"
         self.reuse_minutes = max(1, reuse_minutes)
 
     @classmethod
-    def connect(cls, settings: Settings, **connect_kwargs: Any) -> AthenaEngine:
+    def connect(
+        cls, settings: Settings, *, reuse_results: bool = True, **connect_kwargs: Any
+    ) -> AthenaEngine:
         """A pyathena connection on the configured workgroup (it holds the result location)."""
         from pyathena import connect
 
@@ -77,6 +82,7 @@ class AthenaEngine:
             curated_table=settings.curated_table,
             raw_table=settings.raw_table,
             reuse_minutes=settings.fetch_interval_seconds // 60,
+            reuse_results=reuse_results,
         )
 
     def statement(self, query: Query) -> sql.Statement:
@@ -109,7 +115,7 @@ class AthenaEngine:
                 text,
                 parameters,
                 paramstyle="qmark",
-                result_reuse_enable=True,
+                result_reuse_enable=self.reuse_results,
                 result_reuse_minutes=self.reuse_minutes,
             )
             return list(cursor.fetchall())

@@ -34,6 +34,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from nebulastream.alerts.edge import Alerts, make_senders
+from nebulastream.lake.storage import LocalLake
+from nebulastream.settings import Settings
 from nebulastream.timeutil import parse_time, utcnow
 from tests.integration import dashboard_lake
 from tests.integration.dashboard_lake import CONFIGURED, FixtureLake
@@ -132,9 +135,29 @@ def _stop(server: Server) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("dashboard")
-    running = _serve(dashboard_lake.build(root / "lake", utcnow()), root / "serve.log")
+    lake = dashboard_lake.build(root / "lake", utcnow())
+    _fire_alerts(lake, root / "alerts.yml")
+    running = _serve(lake, root / "serve.log")
     yield running
     _stop(running)
+
+
+def _fire_alerts(lake: FixtureLake, rules_file: Path) -> None:
+    """Rules beside the lake (where `nebula serve` finds them), evaluated once as a fetch
+    would: BTC's newest price is above its rule, SOL is 3 h stale, ETH is nowhere near 1 USD."""
+    btc = lake.latest("BTC")
+    assert btc is not None
+    rules_file.write_text(
+        "rules:\n"
+        f"  - {{name: btc-high, coin: BTC, above: {btc.price * 0.99:.2f}}}\n"
+        "  - {name: eth-low, coin: ETH, below: 1}\n"
+        "  - {name: sol-stale, coin: SOL, stale_for: 1h}\n"
+    )
+    settings = Settings(lake_uri=str(lake.root), coins=list(CONFIGURED))
+    alerts = Alerts(settings, LocalLake(lake.root), make_senders(settings, emit=lambda _: None))
+    run = alerts.after_fetch(now=lake.now, owner="dashboard-fixture")
+    assert run is not None and sorted(f.rule for f in run.fired) == ["btc-high", "sol-stale"]
+    alerts.close()
 
 
 # ------------------------------------------------------------------------------ the browser
@@ -511,4 +534,42 @@ def test_docs_render_from_this_server_alone_under_a_strict_csp(
     assert f"{prefix}/openapi.json" in requested
     assert all(p.startswith(f"{prefix}/") for p in requested), requested
     # A CSP violation, a missing file or a script error would be a console error.
+
+
+def test_alert_firings_are_marked_on_the_chart_and_active_alerts_listed(
+    server: Server, dashboard: Dashboard
+) -> None:
+    page = dashboard.page
+    dashboard.open()
+    # BTC's chart: one mark, at the newest price the rule fired on.
+    expect(page.locator("#chart")).to_have_attribute("data-markers", "1")
+    panel = page.locator("#alerts-panel")
+    expect(panel).to_be_visible()
+    expect(page.locator("#alerts-summary")).to_have_text("2 of 3 firing")
+    items = page.locator("#alerts li")
+    expect(items).to_have_count(3)
+    # Active alerts first, each with its condition and when it fired.
+    assert [items.nth(i).get_attribute("data-rule") for i in range(3)] == [
+        "btc-high",
+        "sol-stale",
+        "eth-low",
+    ]
+    firing = page.locator('#alerts li[data-state="firing"]')
+    expect(firing).to_have_count(2)
+    expect(firing.first).to_contain_text("last fired")
+    expect(page.locator('#alerts li[data-rule="eth-low"]')).to_contain_text("has not fired")
+    expect(page.locator('#alerts li[data-rule="sol-stale"]')).to_contain_text(
+        "SOL has no new price for 1h"
+    )
+    # SOL's chart marks its stale alert; ETH's has none.
+    page.click('.card[data-coin="SOL"]')
+    dashboard.settled()
+    expect(page.locator("#chart")).to_have_attribute("data-markers", "1")
+    page.click('.card[data-coin="ETH"]')
+    dashboard.settled()
+    expect(page.locator("#chart")).to_have_attribute("data-markers", "0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.click('.card[data-coin="BTC"]')
+    dashboard.settled()
+    page.screenshot(path=ARTIFACTS / "dashboard-alerts.png", full_page=True)
     assert dashboard.problems == []

@@ -12,11 +12,13 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nebulastream.alerts.rules import Rule
 from nebulastream.models import RAW_COLUMNS
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 from nebulastream.settings import Settings
@@ -148,8 +150,14 @@ def _role_of(package: Package, function_id: str) -> str:
 def _allowed(package: Package, role_id: str) -> list[tuple[str, str]]:
     """(action, resource text) pairs a role allows, both KMS branches included."""
     pairs = []
+    # Policies attached as their own resources (AWS::IAM::Policy, e.g. resources/alerts.yml).
+    attached = {
+        logical_id
+        for logical_id, props in package.of_type("AWS::IAM::Policy").items()
+        if {"Ref": role_id} in props.get("Roles", [])
+    }
     for logical_id, statement in _iam_statements(package):
-        if logical_id == role_id and statement["Effect"] == "Allow":
+        if logical_id in (role_id, *attached) and statement["Effect"] == "Allow":
             for action in _as_list(statement["Action"]):
                 for resource in _as_list(statement["Resource"]):
                     pairs.append((action, json.dumps(resource)))
@@ -374,14 +382,30 @@ def test_each_function_has_its_own_role_scoped_to_its_prefixes(package: Package)
     assert "IamRoleLambdaExecution" not in package.resources  # no shared default role
 
     fetch = _allowed(package, fetch_role)
-    s3 = [(a, r) for a, r in fetch if a.startswith("s3:")]
-    assert s3 == [("s3:PutObject", json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"}))]
+    # The fetcher writes raw batches and alert state; it reads what alert queries read.
+    writes = {r for a, r in fetch if a == "s3:PutObject"}
+    assert writes == {
+        json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
+        for prefix in ("raw", "alerts", "athena-results")
+    }
+    reads = {r for a, r in fetch if a == "s3:GetObject"}
+    assert reads == {
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/alerts.yml"}),
+        *(
+            json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
+            for prefix in ("alerts", "raw", "curated", "athena-results")
+        ),
+    }
+    assert not any(a in ("s3:DeleteObject", "s3:*") for a, _ in fetch)
 
     api = _allowed(package, api_role)
     objects = {r for a, r in api if a in ("s3:GetObject", "s3:PutObject")}
     assert objects == {
-        json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
-        for prefix in ("raw", "curated", "athena-results")
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/alerts.yml"}),
+        *(
+            json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
+            for prefix in ("raw", "curated", "athena-results", "alerts")
+        ),
     }
     writes = {r for a, r in api if a == "s3:PutObject"}
     assert writes == {json.dumps({"Fn::Sub": "${DataBucket.Arn}/athena-results/*"})}
@@ -438,9 +462,10 @@ def test_the_coingecko_key_is_a_securestring_read_at_run_time_never_in_the_envir
     only = decrypt["Condition"]["StringEquals"]
     assert _sub(only["kms:ViaService"]) == "ssm.${AWS::Region}.amazonaws.com"
     assert _sub(only["kms:EncryptionContext:PARAMETER_ARN"]) == PARAMETER_ARN
-    # Only the fetcher may read it; no role reads any other parameter.
+    # Only the fetcher may read parameters: this one, and the alert webhook's secret (its
+    # alerts policy, test_alerts_fetcher_...); no other role reads any.
     ssm = [(r, s) for r, s in _iam_statements(package) if "ssm:" in json.dumps(s["Action"])]
-    assert [r for r, _ in ssm] == [fetch_role]
+    assert sorted(r for r, _ in ssm) == sorted([fetch_role, "FetchAlertsPolicy"])
 
 
 def test_the_http_api_stage_writes_json_access_logs_kept_like_the_functions_logs(
@@ -732,3 +757,53 @@ def test_the_customer_key_option_adds_its_monthly_key_fee(package: Package) -> N
         return sum(line.usd for line in cost.estimate(template, cost.Assumptions()))
 
     assert total("customer") - total("aws-managed") == pytest.approx(cost.PRICE["kms_key_month"])
+
+
+def test_alerts_fetcher_publishes_to_the_alarm_topic_and_reads_only_its_webhook_secret(
+    package: Package,
+) -> None:
+    fetch = package.props("FetchLambdaFunction")["Environment"]["Variables"]
+    assert fetch["NEBULA_ALERT_TOPIC_ARN"] == {"Ref": "AlarmTopic"}
+    assert fetch["NEBULA_ENGINE"] == "athena"  # rules read prices as the API does
+    assert fetch["NEBULA_ATHENA_WORKGROUP"] == {"Ref": "AthenaWorkGroup"}
+    assert fetch["NEBULA_ALERT_WEBHOOK_URL"] == ""  # deploy param alertWebhookUrl
+    # A NAME, read at run time: the secret itself is never in the template.
+    assert fetch["NEBULA_ALERT_WEBHOOK_SECRET_PARAMETER"] == ""
+    role = _role_of(package, "FetchLambdaFunction")
+    allowed = _allowed(package, role)
+    assert {r for a, r in allowed if a == "sns:Publish"} == {json.dumps({"Ref": "AlarmTopic"})}
+    ssm = sorted(_sub(json.loads(r)) for a, r in allowed if a.startswith("ssm:"))
+    assert [a for a, _ in allowed if a.startswith("ssm:")] == ["ssm:GetParameter"] * 2
+    # The webhook secret's parameter, and the CoinGecko key's (the hardening of issue 14).
+    assert [r.rsplit(":parameter", 1)[-1] for r in ssm] == [
+        "${AlertWebhookSecretParameter}",
+        "${CoinGeckoApiKeyParameter}",
+    ]
+    api = _allowed(package, _role_of(package, "ApiLambdaFunction"))
+    assert not any(a.startswith(("sns:", "ssm:")) for a, _ in api)
+    api_writes = {r for a, r in api if a == "s3:PutObject"}
+    assert "alerts" not in json.dumps(sorted(api_writes))  # the API only reads alert state
+
+
+def test_the_alert_email_subscription_takes_price_alerts_only(package: Package) -> None:
+    subscription = package.resources["AlertEmailSubscription"]
+    assert subscription["Condition"] == "HasAlertEmail"
+    props = subscription["Properties"]
+    assert props["TopicArn"] == {"Ref": "AlarmTopic"} and props["Protocol"] == "email"
+    assert props["FilterPolicyScope"] == "MessageAttributes"
+    # The filter matches the attribute the SNS channel puts on every price alert.
+    from nebulastream.alerts.channels import SnsChannel
+    from nebulastream.alerts.service import sample_firing
+
+    published: list[dict[str, Any]] = []
+
+    class Topic:
+        def publish(self, **request: Any) -> None:
+            published.append(request)
+
+    rule = Rule(name="btc-high", coin="BTC", above=1)
+    SnsChannel(Topic(), "arn:topic").send(sample_firing(rule, None, datetime.now(UTC)))
+    attributes = published[0]["MessageAttributes"]
+    assert props["FilterPolicy"] == {
+        name: [attributes[name]["StringValue"]] for name in props["FilterPolicy"]
+    }

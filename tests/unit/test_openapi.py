@@ -23,6 +23,8 @@ def spec() -> dict[str, Any]:
         ("/prices/history", {"200", "400", "404", "414", "422", "503"}),
         ("/coins", {"200", "400", "414", "503"}),
         ("/health", {"200", "400", "414", "503"}),
+        ("/alerts", {"200", "400", "414", "503"}),
+        ("/alerts/history", {"200", "400", "414", "422", "503"}),
     ],
 )
 def test_each_route_documents_its_answers(

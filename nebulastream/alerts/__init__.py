@@ -1,0 +1,1 @@
+"""Price alerts: rules as data, edge-triggered evaluation after each fetch, exactly-once state."""
