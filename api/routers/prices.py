@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import EngineDep, NowDep, SettingsDep, single_valued_query
+from api.downloads import HISTORY_CSV, csv_answer
 from api.errors import BAD_INPUT, UNAVAILABLE
 from api.headers import answer, until_next_slot
 from api.models import HistoryPoint, HistoryResponse, LatestPrice, LatestResponse
@@ -60,7 +61,7 @@ def latest_prices(
 @router.get(
     "/history",
     response_model=HistoryResponse,
-    responses={**BAD_INPUT, **UNAVAILABLE},
+    responses={**HISTORY_CSV, **BAD_INPUT, **UNAVAILABLE},
     summary="OHLC buckets of one coin over [start, end)",
 )
 def price_history(
@@ -75,11 +76,17 @@ def price_history(
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,
+    answer_format: Annotated[
+        Literal["json", "csv"],
+        Query(alias="format", description="json, or csv: a download with a header row."),
+    ] = "json",
 ) -> Response:
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
     symbol = service.parse_one_coin(coin, settings.known_coin_ids)
     lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
     result = service.history(engine, symbol, lo, hi, interval, now, settings.raw_lookback_days)
+    if answer_format == "csv":
+        return csv_answer(result, until_next_slot(now, settings.fetch_interval_seconds))
     body = HistoryResponse.model_construct(
         coin=result.coin,
         interval=result.interval.value,
