@@ -221,11 +221,12 @@ class LakeViews:
             found.append(ViewInfo(name, description, [(row[0], row[1]) for row in described]))
         return found
 
-    def query(self, text: str) -> Result:
-        """Run one SELECT (WITH, FROM-first, DESCRIBE, SUMMARIZE and VALUES are SELECTs too)."""
+    def query(self, text: str, params: list[Any] | None = None) -> Result:
+        """Run one SELECT (WITH, FROM-first, DESCRIBE, SUMMARIZE and VALUES are SELECTs too);
+        `params` fill its `?` placeholders."""
         check_read_only(text)
         try:
-            relation = self._con.sql(text)
+            relation = self._con.sql(text, params=params)
             if relation is None:  # unreachable after the check; keeps the type honest
                 raise SqlRefused("the statement returned no rows to show.")
             return Result(relation.to_arrow_table())
