@@ -433,7 +433,8 @@ def _output_path(output: Path, lake: Path) -> Path:
 
 def _print_views(views: LakeViews) -> None:
     for info in views.views():
-        table = Table(title=f"{info.name}: {info.description}", title_justify="left")
+        console.print(f"[bold]{info.name}[/]: {escape(info.description)}", highlight=False)
+        table = Table()
         table.add_column("column")
         table.add_column("type")
         for name, kind in info.columns:
