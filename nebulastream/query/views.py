@@ -23,6 +23,7 @@ import glob
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -155,8 +156,8 @@ class LakeViews:
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
 
-    def _files(self, prefix: str, pattern: str) -> list[str]:
-        return sorted(glob.glob(str(self.root / prefix / _DAY_GLOB / pattern)))
+    def _any(self, prefix: str, pattern: str) -> bool:
+        return next(glob.iglob(str(self.root / prefix / _DAY_GLOB / pattern)), None) is not None
 
     def _create_views(self, raw_days: list[str]) -> None:
         curated_types = {c: _DUCK_TYPES[t] for c, t in CURATED_COLUMNS.items()}
@@ -165,14 +166,14 @@ class LakeViews:
         curated = (
             f"(SELECT {columns}, {PARTITION_COLUMN} FROM read_parquet("
             f"{literal(curated_glob)}, {HIVE_OPTIONS}))"
-            if self._files(CURATED, "*.parquet")
+            if self._any(CURATED, "*.parquet")
             else _empty(curated_types)
         )
         raw_types = {c: _DUCK_TYPES[t] for c, t in RAW_COLUMNS.items()}
         raw_glob = str(self.root / RAW / _DAY_GLOB / "*.jsonl")
         raw_all = (
             f"(SELECT * FROM read_json({literal(raw_glob)}, {RAW_JSON_OPTIONS}))"
-            if self._files(RAW, "*.jsonl")
+            if self._any(RAW, "*.jsonl")
             else _empty(raw_types)
         )
         fresh = [
@@ -204,17 +205,27 @@ class LakeViews:
         )
         quarantine = (
             f"SELECT * FROM read_json({literal(quarantine_glob)}, {quarantine_options})"
-            if self._files(QUARANTINE, "*.jsonl")
+            if self._any(QUARANTINE, "*.jsonl")
             else f"SELECT * FROM {_empty(QUARANTINE_COLUMNS)} AS nothing"
         )
-        self._con.execute(f"CREATE VIEW prices AS {prices}")
-        self._con.execute(f"CREATE VIEW raw AS SELECT * FROM {raw_all} AS raw_lines")
-        self._con.execute(f"CREATE VIEW quarantine AS {quarantine}")
+        self._pending = {
+            "prices": prices,
+            "raw": f"SELECT * FROM {raw_all} AS raw_lines",
+            "quarantine": quarantine,
+        }
+
+    def _ensure(self, text: str | None) -> None:
+        """Create the views `text` names (all for None). Creating `raw` binds read_json to
+        every raw file, about a second for a year of 5-minute batches: only when asked for."""
+        for name in list(self._pending):
+            if text is None or re.search(rf"\b{name}\b", text, flags=re.IGNORECASE):
+                self._con.execute(f"CREATE VIEW {name} AS {self._pending.pop(name)}")
 
     # -- use ------------------------------------------------------------------------------
 
     def views(self) -> list[ViewInfo]:
         """Each view with its columns, in DESCRIPTIONS order."""
+        self._ensure(None)
         found = []
         for name, description in DESCRIPTIONS.items():
             described = self._con.execute(f"DESCRIBE {name}").fetchall()
@@ -226,6 +237,7 @@ class LakeViews:
         `params` fill its `?` placeholders."""
         check_read_only(text)
         try:
+            self._ensure(text)
             relation = self._con.sql(text, params=params)
             if relation is None:  # unreachable after the check; keeps the type honest
                 raise SqlRefused("the statement returned no rows to show.")
