@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,7 +35,12 @@ from nebulastream.edge import (
 from nebulastream.ingest import FetchResult, Window, backfill, fetch_spot, plan_backfill
 from nebulastream.lake.layout import report_key
 from nebulastream.lake.storage import LakeError
-from nebulastream.query.base import EngineError
+from nebulastream.query import EngineError, export, service
+from nebulastream.query.service import Interval
+from nebulastream.query.views import LakeViews, SqlFailed, SqlRefused
+from nebulastream.query.views import Result as SqlResult
+from nebulastream.query.views import text as sql_text
+from nebulastream.query.views import write as write_result
 from nebulastream.ranges import RangeRuleError, backfill_range
 from nebulastream.scheduler import PeriodicJob, run_jobs
 from nebulastream.server import ApiServer, ServerError
@@ -583,3 +589,184 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The rule's name.")]) -
             err.print(f"[bold red]{channel} failed:[/] {escape(problem)}", soft_wrap=True)
     if any(problem is not None for problem in results.values()):
         raise typer.Exit(1)
+
+
+# -- analysis: `nebula sql` and `nebula export` (logic in nebulastream/query/views.py, export.py)
+
+SqlFormat = Literal["table", "csv", "json", "parquet"]
+_SUFFIX_FORMATS: dict[str, SqlFormat] = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+_TABLE_ROWS = 1000  # more rows than a terminal can usefully show: write them to a file
+
+
+def _local_lake(settings: Settings) -> Path:
+    if settings.lake_uri.startswith("s3://"):
+        fail(
+            f"this command reads a local lake folder, not {settings.lake_uri}: query an S3 "
+            "lake with Athena (docs/analysis.md), or set NEBULA_LAKE_URI to a folder.",
+            code=2,
+        )
+    return Path(settings.lake_uri).expanduser().resolve()
+
+
+def _output_path(output: Path, lake: Path) -> Path:
+    """Results go anywhere but into the lake: nothing written here may change it."""
+    target = output.expanduser().resolve()
+    if target.is_relative_to(lake):
+        fail(f"--output {output} is inside the lake ({lake}): write results elsewhere.", code=2)
+    if not target.parent.is_dir():
+        fail(f"--output {output}: the folder {target.parent} does not exist.", code=2)
+    return target
+
+
+def _print_views(views: LakeViews) -> None:
+    for info in views.views():
+        console.print(f"[bold]{info.name}[/]: {escape(info.description)}", highlight=False)
+        table = Table()
+        table.add_column("column")
+        table.add_column("type")
+        for name, kind in info.columns:
+            table.add_row(name, kind)
+        console.print(table)
+
+
+def _print_table(result: SqlResult) -> None:
+    table = Table(show_lines=False)
+    for name in result.columns:
+        table.add_column(name, overflow="fold")
+    rows = result.rows()
+    for row in rows[:_TABLE_ROWS]:
+        table.add_row(*("null" if v is None else str(v) for v in row))
+    console.print(table)
+    more = len(rows) - _TABLE_ROWS
+    note = f"; {more:,} more not shown: add --format csv --output FILE" if more > 0 else ""
+    console.print(f"{len(rows):,} row(s){note}", markup=False, highlight=False)
+
+
+@command("sql")
+def sql_command(
+    query: Annotated[
+        str | None, typer.Argument(help="One SELECT over prices, raw, quarantine.")
+    ] = None,
+    views: Annotated[
+        bool, typer.Option("--views", help="List the views and their columns.")
+    ] = False,
+    output_format: Annotated[
+        SqlFormat | None,
+        typer.Option(
+            "--format",
+            help="table (on a terminal), csv or json (JSON Lines) to stdout or --output, "
+            "parquet (needs --output). Default: table on a terminal, csv when piped, "
+            "else from --output's suffix.",
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
+) -> None:
+    """Query the local lake with DuckDB SQL over read-only views (see --views)."""
+    settings = load_settings()
+    lake = _local_lake(settings)
+    if not views and not query:
+        fail('give a query, e.g. nebula sql "SELECT coin, count(*) FROM prices GROUP BY coin"', 2)
+    if output_format is None:
+        suffix = output.suffix.lower() if output else ""
+        output_format = _SUFFIX_FORMATS.get(suffix) or (
+            "table" if output is None and console.is_terminal else "csv"
+        )
+    if output_format == "parquet" and output is None:
+        fail("--format parquet needs --output FILE.", code=2)
+    if output_format == "table" and output is not None:
+        fail("--format table prints to the terminal: use csv, json or parquet with --output.", 2)
+    target = _output_path(output, lake) if output is not None else None
+    raw_since = utcnow().date() - timedelta(days=settings.raw_lookback_days)
+    try:
+        lake_views = LakeViews(lake, raw_since=raw_since)
+    except (FileNotFoundError, SqlFailed) as error:
+        fail(str(error))
+    with lake_views:
+        if views:
+            _print_views(lake_views)
+            return
+        assert query is not None
+        try:
+            result = lake_views.query(query)
+        except (SqlRefused, SqlFailed) as error:
+            fail(str(error), code=2)
+    if output_format == "table":
+        _print_table(result)
+        return
+    if target is None:
+        assert output_format != "parquet"  # refused above without --output
+        typer.echo(sql_text(result, output_format), nl=False)
+        return
+    rows = write_result(result, target, output_format)
+    err.print(f"wrote {rows:,} row(s) to {target}", markup=False, highlight=False)
+
+
+@command("export")
+def export_command(
+    coin: Annotated[str, typer.Option(help="One symbol, e.g. BTC.")],
+    start: Annotated[str, typer.Option(help="Start (inclusive), RFC 3339 or Unix seconds.")],
+    end: Annotated[str, typer.Option(help="End (exclusive), RFC 3339 or Unix seconds.")],
+    output: Annotated[Path, typer.Option(help="The file to write.")],
+    interval: Annotated[Interval, typer.Option(help="Bucket size.")] = Interval.M5,
+    file_format: Annotated[
+        export.FileFormat | None,
+        typer.Option("--format", help="csv or parquet; default from --output's suffix."),
+    ] = None,
+) -> None:
+    """Write /prices/history's buckets for any range to CSV or Parquet (same rows as the API)."""
+    settings = load_settings()
+    if file_format is None:
+        suffix = output.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            fail("give --format csv or --format parquet (or an --output ending in one).", 2)
+        file_format = "csv" if suffix == ".csv" else "parquet"
+    if not settings.lake_uri.startswith("s3://"):
+        _output_path(output, _local_lake(settings))
+    now = utcnow()
+    try:
+        symbol = service.parse_one_coin(coin, settings.known_coin_ids)
+        lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
+    except service.QueryInputError as error:
+        fail(str(error).replace(f"{error.parameter}=", f"--{error.parameter} "), code=2)
+    try:
+        engine = make_engine(settings)
+    except ValueError as error:
+        fail(str(error), code=2)
+    with Progress(
+        TextColumn(f"[bold]export[/] {symbol} {interval.value}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pieces"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=len(export.pieces(lo, hi, interval)) < 2,
+    ) as progress:
+        task = progress.add_task("", total=len(export.pieces(lo, hi, interval)))
+        try:
+            result = export.long_history(
+                engine,
+                symbol,
+                lo,
+                hi,
+                interval,
+                now,
+                settings.raw_lookback_days,
+                on_piece=lambda done, _: progress.update(task, completed=done),
+            )
+        except EngineError as error:
+            fail(str(error))
+        finally:
+            engine.close()
+    rows = export.write(result, output, file_format)
+    err.print(
+        f"wrote {rows:,} {interval.value} bucket(s) of {symbol} over [{iso_z(lo)}, {iso_z(hi)}) "
+        f"to {output}",
+        markup=False,
+        highlight=False,
+    )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import LakeDep, single_valued_query
+from api.downloads import HISTORY_CSV, csv_answer
 from api.errors import BAD_INPUT, NOT_FOUND_OR_RULE, UNAVAILABLE
+from api.headers import until_next_slot
 from api.models import HistoryResponse, LatestResponse
 from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
-from nebulastream.query import service
+from nebulastream.query import export, service
 from nebulastream.query.service import Interval
 from nebulastream.timeutil import TIME_PATTERN
 
@@ -50,7 +52,7 @@ def latest_prices(
 @router.get(
     "/history",
     response_model=HistoryResponse,
-    responses={**BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
+    responses={**HISTORY_CSV, **BAD_INPUT, **NOT_FOUND_OR_RULE, **UNAVAILABLE},
     summary="OHLC buckets of one coin over [start, end)",
 )
 def price_history(
@@ -69,11 +71,20 @@ def price_history(
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,
+    answer_format: Annotated[
+        Literal["json", "csv"],
+        Query(alias="format", description="json, or csv: a download with a header row."),
+    ] = "json",
 ) -> Response:
     """Buckets with no observation are left out; at most 10,000 buckets per request."""
     symbol = service.parse_one_coin(coin, lake.settings.known_coin_ids)
     lo, hi = service.resolve_range(start, end, lake.now, lake.settings.fetch_interval_seconds)
     points = lake.history(symbol, lo, hi, interval)
+    if answer_format == "csv":  # the same points the JSON is made of
+        return csv_answer(
+            export.History(symbol, interval, lo, hi, points),
+            until_next_slot(lake.now, lake.settings.fetch_interval_seconds),
+        )
     return lake.answer(
         HistoryResponse.model_construct(
             coin=symbol, interval=interval.value, start=lo, end=hi, points=points

@@ -39,7 +39,7 @@ from nebulastream.query.base import Dialect, EngineError, EngineName, Query
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 
 log = logging.getLogger(__name__)
-_DUCK_TYPES = {
+DUCK_TYPES = {  # the schema type names as DuckDB spells them
     "string": "VARCHAR",
     "double": "DOUBLE",
     "bigint": "BIGINT",
@@ -48,6 +48,14 @@ _DUCK_TYPES = {
 _DAY_FOLDER = re.compile(rf"^{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})$")
 _COLUMNS = ", ".join(sql.COLUMNS)
 _HIVE = f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"
+HIVE_OPTIONS = _HIVE  # read_parquet/read_json options: `dt` from the folder name, as a string
+# How every DuckDB reader here parses raw batches: typed columns, a malformed line skipped
+# (curation quarantines it with a reason). Also used by the read-only views (query/views.py).
+RAW_JSON_OPTIONS = (
+    "format = 'newline_delimited', columns = {"
+    + ", ".join(f"'{c}': '{DUCK_TYPES[t]}'" for c, t in RAW_COLUMNS.items())
+    + f"}}, ignore_errors = true, {_HIVE}"
+)
 
 FileSig = tuple[str, int, int]  # name, size, mtime_ns
 DaySig = tuple[tuple[FileSig, ...], tuple[tuple[str, int], ...]]  # curated files, raw folders
@@ -81,8 +89,8 @@ class DuckDBEngine:
         self.recheck_seconds = recheck_seconds
         self.reuse_results = reuse_results
         self._con = duckdb.connect(":memory:")
-        table = ", ".join(f"{c} {_DUCK_TYPES[t]}" for c, t in CURATED_COLUMNS.items())
-        raw = ", ".join(f"{c} {_DUCK_TYPES[t]}" for c, t in RAW_COLUMNS.items())
+        table = ", ".join(f"{c} {DUCK_TYPES[t]}" for c, t in CURATED_COLUMNS.items())
+        raw = ", ".join(f"{c} {DUCK_TYPES[t]}" for c, t in RAW_COLUMNS.items())
         self._con.execute(f"CREATE TABLE observations ({table}, {PARTITION_COLUMN} VARCHAR)")
         self._con.execute(f"CREATE TABLE stage_curated ({table}, {PARTITION_COLUMN} VARCHAR)")
         self._con.execute(
@@ -94,9 +102,6 @@ class DuckDBEngine:
         )
         self._con.execute("SET enable_progress_bar = false")
         self._raw_synced: dict[str, dict[str, tuple[int, int]]] = {}  # day -> file -> size, mtime
-        self._raw_columns = (
-            "{" + ", ".join(f"'{c}': '{_DUCK_TYPES[t]}'" for c, t in RAW_COLUMNS.items()) + "}"
-        )
         self._lock = threading.Lock()
         self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}
         self._loaded: dict[str, DaySig] = {}
@@ -155,6 +160,13 @@ class DuckDBEngine:
                 cursor.close()
             self._cursors.clear()
             self._con.close()
+
+    def raw_days_read(self, raw_since: date) -> list[str]:
+        """The raw folders ('YYYY-MM-DD') a query over every day reads: those not yet curated."""
+        with self._lock:
+            snapshot = self._current_snapshot()
+        since = raw_since.isoformat()
+        return sorted(d for d in snapshot.raw if self._raw_read(snapshot, d, since))
 
     @property
     def loaded_days(self) -> list[str]:
@@ -364,8 +376,7 @@ class DuckDBEngine:
             # A malformed raw line is skipped here; curation quarantines it with a reason.
             self._con.execute(
                 "INSERT INTO raw_lines BY NAME SELECT * FROM read_json(?, "
-                f"format = 'newline_delimited', columns = {self._raw_columns}, "
-                f"ignore_errors = true, filename = true, {_HIVE})",
+                f"{RAW_JSON_OPTIONS}, filename = true)",
                 [sorted(fresh)],
             )
         self._raw_synced[day] = files
