@@ -36,9 +36,12 @@ def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs:
 def make_engine(settings: Settings) -> QueryEngine:
     """The configured query engine, imported lazily: the Athena Lambda ships no DuckDB."""
     if settings.engine == "athena":
+        from nebulastream.lake.bound import CachedRawBound
         from nebulastream.query.athena import AthenaEngine
 
-        return AthenaEngine.connect(settings)
+        # How far raw/ is curated: one small GET per fetch interval bounds every query's raw side.
+        bound = CachedRawBound(make_lake(settings), ttl_seconds=settings.fetch_interval_seconds)
+        return AthenaEngine.connect(settings, raw_bound=bound)
     if settings.lake_uri.startswith("s3://"):
         raise ValueError(
             f"NEBULA_ENGINE=duckdb reads a local lake folder, not {settings.lake_uri}: "

@@ -6,14 +6,21 @@ SQL literal, so strings are sent quoted: `'BTC'`, `'2026-11-28'`.
 
 Identical queries within one fetch interval reuse Athena's previous result
 (ResultReuseConfiguration), so a busy dashboard costs one scan per interval.
+
+The raw side of every statement reads only the batches past the last curated slot: the
+partitions from the curation's bound (lake/bound.py, one small GET per fetch interval) minus
+its curated key ranges, by "$path". NEBULA_RAW_LOOKBACK_DAYS stays the floor: when curation
+has failed for longer, raw older than the look-back is not read.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
+from nebulastream.lake.bound import RawBound
 from nebulastream.query import sql
 from nebulastream.query.base import Dialect, EngineError, Query
 from nebulastream.settings import Settings
@@ -53,15 +60,26 @@ class AthenaEngine:
         curated_table: str,
         raw_table: str,
         reuse_minutes: int,
+        raw_bound: Callable[[], RawBound | None] = lambda: None,
+        lake_uri: str = "",
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.connection = connection
+        self.today = today
+        self.raw_bound = raw_bound
+        self.lake_uri = lake_uri
         db = quote_identifier(database)
         self.curated = f"{db}.{quote_identifier(curated_table)}"
         self.raw = f"{db}.{quote_identifier(raw_table)}"
         self.reuse_minutes = max(1, reuse_minutes)
 
     @classmethod
-    def connect(cls, settings: Settings, **connect_kwargs: Any) -> AthenaEngine:
+    def connect(
+        cls,
+        settings: Settings,
+        raw_bound: Callable[[], RawBound | None] = lambda: None,
+        **connect_kwargs: Any,
+    ) -> AthenaEngine:
         """A pyathena connection on the configured workgroup (it holds the result location)."""
         from pyathena import connect
 
@@ -77,19 +95,35 @@ class AthenaEngine:
             curated_table=settings.curated_table,
             raw_table=settings.raw_table,
             reuse_minutes=settings.fetch_interval_seconds // 60,
+            raw_bound=raw_bound,
+            lake_uri=settings.lake_uri,
         )
 
     def statement(self, query: Query) -> sql.Statement:
         """The full Trino SQL (observations CTE + endpoint statement) and its values."""
+        raw_days, skip = self.raw_side(query)
+        # No partition after today exists yet: Athena would still list its folder.
+        curated_days = (query.days[0], min(query.days[1], self.today()))
         cte = sql.observations_cte(
             self.curated,
             self.raw,
-            curated_days=query.days,
-            raw_days=query.raw_days,
+            curated_days=curated_days,
+            raw_days=raw_days,
             coins=query.coins,
             raw_key=sql.raw_key_from('"$path"'),
+            raw_path='"$path"',
+            raw_skip=skip,
         )
         return sql.Statement(cte.sql + query.statement.sql, cte.params + query.statement.params)
+
+    def raw_side(self, query: Query) -> tuple[tuple[date, date], tuple[tuple[str, str], ...]]:
+        """The raw partitions the query reads and the curated key ranges ("$path") it skips."""
+        raw_days = (query.raw_days[0], min(query.raw_days[1], self.today()))
+        bound = self.raw_bound()
+        if bound is None:  # no bound yet, or unreadable: the look-back alone
+            return raw_days, ()
+        raw_days = (max(raw_days[0], bound.since), raw_days[1])
+        return raw_days, bound.skip_ranges(self.lake_uri, raw_days)
 
     def render(self, query: Query) -> tuple[str, list[str]]:
         """What goes to StartQueryExecution: the text, and ExecutionParameters as literals."""
