@@ -4,8 +4,10 @@ Every value reaches Athena as an execution parameter (`ExecutionParameters`, the
 prepared statement), never inside the SQL text. Athena takes each parameter as the text of a
 SQL literal, so strings are sent quoted: `'BTC'`, `'2026-11-28'`.
 
-Identical queries within one fetch interval reuse Athena's previous result
-(ResultReuseConfiguration), so a busy dashboard costs one scan per interval.
+Identical queries within one fetch slot reuse Athena's previous result of that slot
+(ResultReuseConfiguration, aged back to the slot's start), so a busy dashboard costs one scan
+per query and slot, and the API's Cache-Control (api/headers.py) lets clients keep the
+answer until the next slot.
 
 The raw side of every statement reads only the batches past the last curated slot: the
 partitions from the curation's bound (lake/bound.py, one small GET per fetch interval) minus
@@ -62,10 +64,10 @@ class AthenaEngine:
         reuse_minutes: int,
         raw_bound: Callable[[], RawBound | None] = lambda: None,
         lake_uri: str = "",
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.connection = connection
-        self.today = today
+        self.clock = clock
         self.raw_bound = raw_bound
         self.lake_uri = lake_uri
         db = quote_identifier(database)
@@ -103,7 +105,7 @@ class AthenaEngine:
         """The full Trino SQL (observations CTE + endpoint statement) and its values."""
         raw_days, skip = self.raw_side(query)
         # No partition after today exists yet: Athena would still list its folder.
-        curated_days = (query.days[0], min(query.days[1], self.today()))
+        curated_days = (query.days[0], min(query.days[1], self.clock().date()))
         cte = sql.observations_cte(
             self.curated,
             self.raw,
@@ -118,7 +120,7 @@ class AthenaEngine:
 
     def raw_side(self, query: Query) -> tuple[tuple[date, date], tuple[tuple[str, str], ...]]:
         """The raw partitions the query reads and the curated key ranges ("$path") it skips."""
-        raw_days = (query.raw_days[0], min(query.raw_days[1], self.today()))
+        raw_days = (query.raw_days[0], min(query.raw_days[1], self.clock().date()))
         bound = self.raw_bound()
         if bound is None:  # no bound yet, or unreadable: the look-back alone
             return raw_days, ()
@@ -144,7 +146,7 @@ class AthenaEngine:
                 parameters,
                 paramstyle="qmark",
                 result_reuse_enable=True,
-                result_reuse_minutes=self.reuse_minutes,
+                result_reuse_minutes=self.reuse_minutes_now(),
             )
             return list(cursor.fetchall())
         except AthenaError as error:
@@ -157,6 +159,15 @@ class AthenaEngine:
 
     def newest_day(self) -> date | None:
         return None  # unknown without a query: the look-back starts at today
+
+    def reuse_minutes_now(self) -> int:
+        """Reuse only results computed since the current slot began (Athena counts whole
+        minutes, at least 1): a repeated query is answered from the result of this slot, never
+        from one that predates its batch. Same-text queries span slots (latest has no slot in
+        its text), so a flat five minutes could serve a result from before the last fetch."""
+        slot = self.reuse_minutes * 60
+        elapsed = self.clock().timestamp() % slot
+        return max(1, min(self.reuse_minutes, int(elapsed // 60)))
 
     def ping(self) -> None:
         self._run("SELECT 1", None)
