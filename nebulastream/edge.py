@@ -1,18 +1,22 @@
 """Builders for the edges (CLI, Lambda handlers, API dependencies): settings in, parts out.
 
-Core modules take these parts as arguments; only edges call the functions here.
+Core modules take these parts as arguments; only edges call the functions here. Each builder
+imports what it builds when called: the API function imports this module for its engine and
+should not pay, at every cold start, for the HTTP client and retry stack of the sources or
+for curation.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nebulastream.coins import resolve
-from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
-from nebulastream.query.base import QueryEngine
 from nebulastream.settings import Settings
-from nebulastream.sources.coingecko import CoinGecko, build_client
+
+if TYPE_CHECKING:
+    from nebulastream.curation.definition import CurationConfig
+    from nebulastream.query.base import QueryEngine
+    from nebulastream.sources.coingecko import CoinGecko
 
 
 def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
@@ -26,6 +30,9 @@ def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
 
 def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs: Any) -> CoinGecko:
     """CoinGecko for the configured (or the given) coins, with the configured key and deadline."""
+    from nebulastream.coins import resolve
+    from nebulastream.sources.coingecko import CoinGecko, build_client
+
     symbols = coins or settings.coins
     ids = resolve(symbols, settings.known_coin_ids)
     client = build_client(settings.coingecko_base_url, settings.coingecko_api_key)
@@ -54,6 +61,8 @@ def make_engine(settings: Settings) -> QueryEngine:
 
 def make_curation_config(settings: Settings) -> CurationConfig:
     """The rules' knobs from settings: the spike factor, and the fetch grid for gap reports."""
+    from nebulastream.curation.definition import CurationConfig
+
     return CurationConfig(
         spike_factor=settings.spike_factor, slot_seconds=settings.fetch_interval_seconds
     )
