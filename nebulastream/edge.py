@@ -1,20 +1,24 @@
 """Builders for the edges (CLI, Lambda handlers, API dependencies): settings in, parts out.
 
-Core modules take these parts as arguments; only edges call the functions here.
+Core modules take these parts as arguments; only edges call the functions here. The query
+engines and curation are imported when built: the API function imports this module for its
+engine and should not pay for DuckDB or curation at every cold start.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nebulastream.coins import resolve
-from nebulastream.curation.definition import CurationConfig
 from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.query.base import QueryEngine
 from nebulastream.settings import ConfigurationError, Settings, clean_api_key
 from nebulastream.sources import registry
 from nebulastream.sources.base import HistorySource, SourceError, SpotSource
 from nebulastream.sources.coingecko import CoinGecko
+
+if TYPE_CHECKING:
+    from nebulastream.curation.definition import CurationConfig
 
 
 def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
@@ -126,9 +130,12 @@ class CurrentSpotSource:
 def make_engine(settings: Settings) -> QueryEngine:
     """The configured query engine, imported lazily: the Athena Lambda ships no DuckDB."""
     if settings.engine == "athena":
+        from nebulastream.lake.bound import CachedRawBound
         from nebulastream.query.athena import AthenaEngine
 
-        return AthenaEngine.connect(settings)
+        # How far raw/ is curated: one small GET per fetch interval bounds every query's raw side.
+        bound = CachedRawBound(make_lake(settings), ttl_seconds=settings.fetch_interval_seconds)
+        return AthenaEngine.connect(settings, raw_bound=bound)
     if settings.lake_uri.startswith("s3://"):
         raise ConfigurationError(
             f"NEBULA_ENGINE=duckdb reads a local lake folder, not {settings.lake_uri}: "
@@ -142,6 +149,8 @@ def make_engine(settings: Settings) -> QueryEngine:
 def make_curation_config(settings: Settings) -> CurationConfig:
     """The rules' knobs from settings: the spike factor, the cross-source deviation, and the
     fetch grid for gap reports."""
+    from nebulastream.curation.definition import CurationConfig
+
     return CurationConfig(
         spike_factor=settings.spike_factor,
         deviation_pct=settings.source_deviation_pct,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, fields, replace
@@ -66,11 +67,23 @@ class Assumptions:
     fetch_seconds: float = 1.5  # one CoinGecko call plus one S3 PUT, cold starts included
     api_requests_per_day: float = 100  # a dashboard refreshed every ~15 minutes
     api_seconds: float = 2.0  # mostly waiting for Athena
-    # Each query reads today's raw batches plus this many earlier days of them (the API's
-    # NEBULA_RAW_LOOKBACK_DAYS default; a value set in the template wins) and a few curated files.
+    # Without an hourly curate function, each query reads today's raw batches plus this many
+    # earlier days of them (NEBULA_RAW_LOOKBACK_DAYS; a value set in the template wins). With it,
+    # only the batches past the last curated slot (lake/bound.py).
     api_raw_lookback_days: float = 2
-    curated_files_per_query: float = 3
-    glue_billed_minutes: float = 2.0  # one day of raw into Parquet; Glue 5.0 bills >= 1 minute
+    # Distinct API queries per fetch slot (the dashboard's latest and histories): repeats within
+    # a slot reuse Athena's result (no scan, no S3 reads). 0 = never reuse.
+    api_distinct_queries_per_slot: float = 6
+    curated_days_in_lake: float = 365  # what /coins reads: every curated day file
+    parquet_gets_per_file: float = 3  # Athena: footer length, footer, the column chunks
+    # The hourly curate function: one incremental run reads the raw partitions around the days
+    # it rebuilds (about 2.5 days of batches, 708 GETs measured under moto) in ~10 s, and lists
+    # all of raw/ (a year of 5-minute batches is 105,120 objects, 1,000 per LIST).
+    curate_seconds: float = 10.0
+    curate_days_read: float = 2.5
+    curate_raw_objects_listed: float = 105_120
+    # The nightly Glue run finds the hourly runs' manifest up to date: Glue 5.0's 1-minute minimum.
+    glue_billed_minutes: float = 1.0
     crawler_dpu: float = 2.0  # Glue sizes crawlers itself; each run bills >= 10 minutes
     raw_line_bytes: float = 700  # one coin's JSON line in a raw batch
     log_bytes_per_invocation: float = 2000  # Powertools' JSON lines per Lambda run
@@ -148,12 +161,70 @@ def _schedule_of(template: dict[str, Any], function_id: str) -> str:
     raise ValueError(f"no schedule targets {function_id}")
 
 
+TYPICAL_ROUTE = "history_1d"  # what the per-request cost is modelled on (the heavier of two)
+
+
+def _raw_batches_read(template: dict[str, Any], a: Assumptions, *, worst: bool) -> float:
+    """Raw batches a query reads: those past the last curated slot (hourly curation), or the
+    look-back's days of them without an hourly curate function."""
+    slot_minutes = 1440 / (
+        monthly_runs(_schedule_of(template, "FetchLambdaFunction")) / DAYS_PER_MONTH
+    )
+    if "CurateLambdaFunction" in template["Resources"]:
+        runs_per_day = monthly_runs(_schedule_of(template, "CurateLambdaFunction")) / DAYS_PER_MONTH
+        behind = 1440 / runs_per_day / slot_minutes  # slots between two runs
+        return behind + 1 if worst else behind / 2 + 1
+    api = _function(template, "ApiLambdaFunction")
+    lookback = api["Environment"]["Variables"].get("NEBULA_RAW_LOOKBACK_DAYS")
+    days = float(lookback) if lookback is not None else a.api_raw_lookback_days
+    return (days + (1.0 if worst else 0.5)) * 1440 / slot_minutes
+
+
+def objects_per_query(
+    template: dict[str, Any], a: Assumptions, *, worst: bool = False
+) -> dict[str, dict[str, float]]:
+    """Objects each route's Athena query reads (curated day files + raw batches) and the
+    partitions it lists. latest reads yesterday and today; a one-day history (the default last
+    24 hours) spans two days; /coins reads every curated day."""
+    raw = _raw_batches_read(template, a, worst=worst)
+    hourly = "CurateLambdaFunction" in template["Resources"]
+    # The raw side starts at the bound's day: today, or yesterday in the hour after midnight.
+    raw_partitions = 1 + 1 / 24 if hourly else a.api_raw_lookback_days + 1
+    routes = {"latest": 2.0, "history_1d": 2.0, "coins": a.curated_days_in_lake}
+    return {
+        route: {
+            "curated": curated,
+            "raw": raw,
+            "objects": curated + raw,
+            "partitions_listed": curated + raw_partitions,
+        }
+        for route, curated in routes.items()
+    }
+
+
+def query_get_requests(route: dict[str, float], a: Assumptions) -> float:
+    return route["curated"] * a.parquet_gets_per_file + 2 * route["raw"]
+
+
+def reuse_fraction(template: dict[str, Any], a: Assumptions) -> float:
+    """The share of requests answered from Athena's reused result: beyond the distinct
+    queries of a slot, a request within the same slot repeats one of them."""
+    slots = monthly_runs(_schedule_of(template, "FetchLambdaFunction")) / DAYS_PER_MONTH
+    if a.api_requests_per_day <= 0 or a.api_distinct_queries_per_slot <= 0:
+        return 0.0
+    return max(0.0, 1 - a.api_distinct_queries_per_slot * slots / a.api_requests_per_day)
+
+
 def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
     """The monthly bill, one line per service."""
     fetch = _function(template, "FetchLambdaFunction")
     api = _function(template, "ApiLambdaFunction")
     fetch_rate = _schedule_of(template, "FetchLambdaFunction")
     fetches = monthly_runs(fetch_rate)
+    curate = template["Resources"].get("CurateLambdaFunction", {}).get("Properties")
+    curate_rate = _schedule_of(template, "CurateLambdaFunction") if curate else "none"
+    curations = monthly_runs(curate_rate) if curate else 0.0
+    curate_mb = curate["MemorySize"] if curate else 0
     requests = a.api_requests_per_day * DAYS_PER_MONTH
     coins = len(str(fetch["Environment"]["Variables"]["NEBULA_COINS"]).split(","))
     lines: list[Line] = []
@@ -161,14 +232,16 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
     gb_seconds = (
         fetches * a.fetch_seconds * fetch["MemorySize"] / 1024
         + requests * a.api_seconds * api["MemorySize"] / 1024
+        + curations * a.curate_seconds * curate_mb / 1024
     )
-    invocations = fetches + requests
+    invocations = fetches + requests + curations
     lines.append(
         Line(
             "Lambda",
             f"{fetches:,.0f} fetches ({fetch_rate}, {fetch['MemorySize']} MB, "
             f"{a.fetch_seconds:g} s) + {requests:,.0f} API calls ({api['MemorySize']} MB, "
-            f"{a.api_seconds:g} s)",
+            f"{a.api_seconds:g} s) + {curations:,.0f} curation runs ({curate_rate}, "
+            f"{curate_mb} MB, {a.curate_seconds:g} s)",
             gb_seconds * PRICE["lambda_gb_second_x86"] + invocations * PRICE["lambda_request"],
             _over(gb_seconds, ALWAYS_FREE["lambda_gb_seconds"]) * PRICE["lambda_gb_second_x86"]
             + _over(invocations, ALWAYS_FREE["lambda_requests"]) * PRICE["lambda_request"],
@@ -184,12 +257,17 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
             api_usd,
         )
     )
-    scanned = requests * PRICE["athena_min_bytes_per_query"]
+    routes = objects_per_query(template, a)
+    typical = routes[TYPICAL_ROUTE]
+    reuse = reuse_fraction(template, a)
+    scans = requests * (1 - reuse)
+    scanned = scans * PRICE["athena_min_bytes_per_query"]
     athena_usd = scanned / TB * PRICE["athena_tb_scanned"]
     lines.append(
         Line(
             "Athena",
-            f"{requests:,.0f} queries x 10 MB minimum = {scanned / GB:,.1f} GB scanned",
+            f"{scans:,.0f} queries scanned ({reuse:.0%} of {requests:,.0f} reuse a result) x "
+            f"10 MB minimum = {scanned / GB:,.1f} GB",
             athena_usd,
             athena_usd,
         )
@@ -236,23 +314,29 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
             )
         )
 
-    # A query reads every object of the partitions it touches: the raw batches of today (half
-    # a day on average) and of the API's lookback days, plus a few curated files.
-    lookback = api["Environment"]["Variables"].get("NEBULA_RAW_LOOKBACK_DAYS")
-    raw_days = (float(lookback) if lookback is not None else a.api_raw_lookback_days) + 0.5
-    per_query = raw_days * fetches / DAYS_PER_MONTH + a.curated_files_per_query
     # PUT/LIST: each raw batch; per query a result, its metadata and ~2 listings; ~20 objects
     # written and listed per job run. GET: what each query reads; each raw batch three times
     # for the job (a night's run rebuilds its days from the partitions around them,
     # docs/curation.md) and once for the crawler (new folders only).
-    puts = fetches + 4 * requests + 20 * job_runs
-    gets = requests * per_query + 4 * fetches
+    # Each curation run (hourly or nightly) lists raw/ whole and writes ~20 objects; the hourly
+    # one GETs the batches of the partitions around the days it rebuilds.
+    curate_lists = (curations + job_runs) * math.ceil(a.curate_raw_objects_listed / 1000)
+    # A scanned query: its result and metadata PUT, one LIST per partition in range, GETs of
+    # each object it reads (raw twice: the anti-join and the rows). The API reads the bound once
+    # a fetch interval per warm container.
+    query_lists = typical["partitions_listed"]
+    puts = fetches + scans * (2 + query_lists) + 20 * (job_runs + curations) + curate_lists
+    curate_gets = curations * (a.curate_days_read * fetches / DAYS_PER_MONTH + 4)
+    query_gets = scans * query_get_requests(typical, a) + min(requests, fetches)
+    gets = query_gets + 4 * fetches + curate_gets
     s3_usd = puts * PRICE["s3_put_list"] + gets * PRICE["s3_get"]
     lines.append(
         Line(
             "S3 requests",
-            f"{puts:,.0f} PUT/LIST (batches, query results, job output) + {gets:,.0f} GET "
-            f"({per_query:,.0f} objects a query: {raw_days:g} days of raw batches)",
+            f"{puts:,.0f} PUT/LIST (batches, query results and partition listings, curation "
+            f"output, {curate_lists:,.0f} listings of raw/) + {gets:,.0f} GET "
+            f"({typical['objects']:,.1f} objects a query: {typical['raw']:,.1f} raw batches, "
+            f"{typical['curated']:g} curated days; {curate_gets:,.0f} by hourly curation)",
             s3_usd,
             s3_usd,
         )
@@ -292,7 +376,7 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
         if "AccessLogSettings" in stage["Properties"]
     )
     log_gb = (
-        (fetches + requests) * a.log_bytes_per_invocation
+        (fetches + requests + curations) * a.log_bytes_per_invocation
         + access_log_bytes
         + job_runs * a.glue_log_mb_per_run * MB
     ) / GB
@@ -314,6 +398,23 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
 
 def _over(used: float, free: float) -> float:
     return max(0.0, used - free)
+
+
+def figures(template: dict[str, Any], a: Assumptions) -> dict[str, Any]:
+    """The machine-readable figures: idle and per-1,000-request cost, objects per query."""
+    idle = sum(x.usd for x in estimate(template, replace(a, api_requests_per_day=0)))
+    total = sum(x.usd for x in estimate(template, a))
+    requests = a.api_requests_per_day * DAYS_PER_MONTH
+    worst = objects_per_query(template, a, worst=True)
+    return {
+        "idle_usd_month": round(idle, 4),
+        "total_usd_month": round(total, 4),
+        "api_requests_per_day": a.api_requests_per_day,
+        "usd_per_1000_requests": round((total - idle) / requests * 1000, 4) if requests else 0.0,
+        "athena_reuse_fraction": round(reuse_fraction(template, a), 4),
+        # At most, just before the next hourly run: the figure the goals (<= 20) are about.
+        "objects_per_query": {route: round(v["objects"], 1) for route, v in worst.items()},
+    }
 
 
 def report(template: dict[str, Any], a: Assumptions) -> str:
@@ -364,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--write", type=Path, help="update the table in this Markdown file")
     parser.add_argument("--check", type=Path, help="exit 1 if this file's table is stale")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     for f in fields(Assumptions):
         parser.add_argument("--" + f.name.replace("_", "-"), type=float, default=f.default)
     args = parser.parse_args(argv)
@@ -372,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assumptions = Assumptions(**{f.name: getattr(args, f.name) for f in fields(Assumptions)})
     template = json.loads(args.template.read_text())
+    if args.json:
+        print(json.dumps(figures(template, assumptions), indent=1))
+        return 0
     table = report(template, assumptions)
     if args.write:
         args.write.write_text(replace_block(args.write.read_text(), table))

@@ -48,11 +48,13 @@ from nebulastream.curation.outputs import (
     store_report,
 )
 from nebulastream.curation.report import RunReport
+from nebulastream.lake.bound import bound_of
 from nebulastream.lake.layout import (
     CURATED,
     MANIFEST,
     QUARANTINE,
     RAW,
+    RAW_BOUND,
     REPORTS,
     STAGING,
     curated_day,
@@ -280,8 +282,16 @@ def curate(
             _rebuild(lake, engine, plan, report, config=config, now=now, lap=lap)
             days = {day: day_version(files) for day, files in _curated_files(lake).items()}
             save_manifest(lake, Manifest(plan.listing, days))
+        if plan.days or not lake.exists(RAW_BOUND):
+            record_raw_bound(lake, plan.listing, now)
         store_report(lake, report, clock)
     return report
+
+
+def record_raw_bound(lake: VersionedLake, curated: Iterable[str], now: datetime) -> None:
+    """After the manifest: the small object telling API queries how far raw/ is curated
+    (lake/bound.py), so they read only the batches past it instead of days of raw."""
+    lake.put(RAW_BOUND, bound_of(curated, now).to_json(), JSON)
 
 
 def _rebuild(

@@ -12,6 +12,7 @@
     reports/_state/lease.json                                        the one curation writer (S3)
     alerts/state.json                                                alert rules' state, pending
     alerts/history/dt=2026-11-28/btc-high-20261128T040312000Z.json   one alert firing
+    reports/_state/raw_bound.json                                    how far raw/ is curated (API)
 
 Keys are deterministic: the same slot (or backfill window) always maps to the same key,
 so a retried or duplicated run overwrites its batch instead of adding one.
@@ -71,6 +72,7 @@ STAGING = f"{CURATED}_staging/"  # Spark's scratch output; `_` hides it from Spa
 MANIFEST = f"{REPORTS}_state/manifest.json"
 LEASE = f"{REPORTS}_state/lease.json"  # S3; a local lake locks reports/_state/curation.lock
 LOCK_FILE = f"{REPORTS}_state/curation.lock"
+RAW_BOUND = f"{REPORTS}_state/raw_bound.json"  # lake/bound.py: what API queries skip of raw/
 
 
 def raw_partition(key: str) -> str | None:

@@ -4,16 +4,25 @@ Every value reaches Athena as an execution parameter (`ExecutionParameters`, the
 prepared statement), never inside the SQL text. Athena takes each parameter as the text of a
 SQL literal, so strings are sent quoted: `'BTC'`, `'2026-11-28'`.
 
-Identical queries within one fetch interval reuse Athena's previous result
-(ResultReuseConfiguration), so a busy dashboard costs one scan per interval.
+Identical queries within one fetch slot reuse Athena's previous result of that slot
+(ResultReuseConfiguration, aged back to the slot's start), so a busy dashboard costs one scan
+per query and slot, and the API's Cache-Control (api/headers.py) lets clients keep the
+answer until the next slot.
+
+The raw side of every statement reads only the batches past the last curated slot: the
+partitions from the curation's bound (lake/bound.py, one small GET per fetch interval) minus
+its curated key ranges, by "$path". NEBULA_RAW_LOOKBACK_DAYS stays the floor: when curation
+has failed for longer, raw older than the look-back is not read.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
+from nebulastream.lake.bound import RawBound
 from nebulastream.query import sql
 from nebulastream.query.base import Dialect, EngineError, EngineName, Query
 from nebulastream.settings import Settings
@@ -54,10 +63,16 @@ class AthenaEngine:
         raw_table: str,
         reuse_minutes: int,
         reuse_results: bool = True,
+        raw_bound: Callable[[], RawBound | None] = lambda: None,
+        lake_uri: str = "",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.connection = connection
         # Off for alert evaluation right after a fetch: a reused answer predates the batch.
         self.reuse_results = reuse_results
+        self.clock = clock
+        self.raw_bound = raw_bound
+        self.lake_uri = lake_uri
         db = quote_identifier(database)
         self.curated = f"{db}.{quote_identifier(curated_table)}"
         self.raw = f"{db}.{quote_identifier(raw_table)}"
@@ -65,7 +80,12 @@ class AthenaEngine:
 
     @classmethod
     def connect(
-        cls, settings: Settings, *, reuse_results: bool = True, **connect_kwargs: Any
+        cls,
+        settings: Settings,
+        *,
+        reuse_results: bool = True,
+        raw_bound: Callable[[], RawBound | None] = lambda: None,
+        **connect_kwargs: Any,
     ) -> AthenaEngine:
         """A pyathena connection on the configured workgroup (it holds the result location)."""
         from pyathena import connect
@@ -83,19 +103,35 @@ class AthenaEngine:
             raw_table=settings.raw_table,
             reuse_minutes=settings.fetch_interval_seconds // 60,
             reuse_results=reuse_results,
+            raw_bound=raw_bound,
+            lake_uri=settings.lake_uri,
         )
 
     def statement(self, query: Query) -> sql.Statement:
         """The full Trino SQL (observations CTE + endpoint statement) and its values."""
+        raw_days, skip = self.raw_side(query)
+        # No partition after today exists yet: Athena would still list its folder.
+        curated_days = (query.days[0], min(query.days[1], self.clock().date()))
         cte = sql.observations_cte(
             self.curated,
             self.raw,
-            curated_days=query.days,
-            raw_days=query.raw_days,
+            curated_days=curated_days,
+            raw_days=raw_days,
             coins=query.coins,
             raw_key=sql.raw_key_from('"$path"'),
+            raw_path='"$path"',
+            raw_skip=skip,
         )
         return sql.Statement(cte.sql + query.statement.sql, cte.params + query.statement.params)
+
+    def raw_side(self, query: Query) -> tuple[tuple[date, date], tuple[tuple[str, str], ...]]:
+        """The raw partitions the query reads and the curated key ranges ("$path") it skips."""
+        raw_days = (query.raw_days[0], min(query.raw_days[1], self.clock().date()))
+        bound = self.raw_bound()
+        if bound is None:  # no bound yet, or unreadable: the look-back alone
+            return raw_days, ()
+        raw_days = (max(raw_days[0], bound.since), raw_days[1])
+        return raw_days, bound.skip_ranges(self.lake_uri, raw_days)
 
     def render(self, query: Query) -> tuple[str, list[str]]:
         """What goes to StartQueryExecution: the text, and ExecutionParameters as literals."""
@@ -116,7 +152,7 @@ class AthenaEngine:
                 parameters,
                 paramstyle="qmark",
                 result_reuse_enable=self.reuse_results,
-                result_reuse_minutes=self.reuse_minutes,
+                result_reuse_minutes=self.reuse_minutes_now(),
             )
             return list(cursor.fetchall())
         except AthenaError as error:
@@ -129,6 +165,15 @@ class AthenaEngine:
 
     def newest_day(self) -> date | None:
         return None  # unknown without a query: the look-back starts at today
+
+    def reuse_minutes_now(self) -> int:
+        """Reuse only results computed since the current slot began (Athena counts whole
+        minutes, at least 1): a repeated query is answered from the result of this slot, never
+        from one that predates its batch. Same-text queries span slots (latest has no slot in
+        its text), so a flat five minutes could serve a result from before the last fetch."""
+        slot = self.reuse_minutes * 60
+        elapsed = self.clock().timestamp() % slot
+        return max(1, min(self.reuse_minutes, int(elapsed // 60)))
 
     def ping(self) -> None:
         self._run("SELECT 1", None)

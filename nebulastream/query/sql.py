@@ -83,6 +83,21 @@ def raw_key_from(path_column: str) -> str:
     return RAW_KEY_FROM_PATH.format(path=path_column)
 
 
+def raw_scope(
+    raw_days: tuple[date, date], raw_path: str, skip: tuple[tuple[str, str], ...]
+) -> Statement:
+    """The raw files a query reads: its `dt` partitions, minus the curated key ranges `skip`.
+
+    Each range is a plain comparison on the file path column (Athena's "$path"), which Trino
+    turns into a domain on "$path" and prunes before opening a file: the raw side then costs
+    the batches past the last curated slot, not days of them (lake/bound.py).
+    """
+    sql = f"{PARTITION_COLUMN} BETWEEN ? AND ?"
+    sql += "".join(f" AND NOT ({raw_path} BETWEEN ? AND ?)" for _ in skip)
+    params = (day_param(raw_days[0]), day_param(raw_days[1]), *(v for pair in skip for v in pair))
+    return Statement(sql, params)
+
+
 def observations_cte(
     curated: str,
     raw: str,
@@ -91,6 +106,8 @@ def observations_cte(
     raw_days: tuple[date, date],
     coins: tuple[str, ...] | None,
     raw_key: str = "raw_key",
+    raw_path: str = "raw_key",
+    raw_skip: tuple[tuple[str, str], ...] = (),
 ) -> Statement:
     """`WITH ... observations AS (...)`: curated and raw rows of the given partitions, deduped.
 
@@ -98,15 +115,17 @@ def observations_cte(
     produced before (same raw_key) are left out, so a re-fetched slot never shows its old
     and new observation side by side before curation runs again. Raw rows that curation
     would reject (RAW_ACCEPTED) are left out too. `raw_key` is the SQL giving a raw row's
-    batch key (a column locally, derived from "$path" on Athena).
+    batch key (a column locally, derived from "$path" on Athena); `raw_path` and `raw_skip`
+    bound the raw files read (raw_scope).
     """
+    scope = raw_scope(raw_days, raw_path, raw_skip)
     coin_sql = f" AND coin IN ({_in_list(len(coins))})" if coins else ""
     coin_params: tuple[str, ...] = coins or ()
     key = ", ".join(DEDUP_KEY)
     sql = f"""WITH raw_batches AS (
   SELECT DISTINCT {raw_key} AS raw_key
   FROM {raw}
-  WHERE {PARTITION_COLUMN} BETWEEN ? AND ?
+  WHERE {scope.sql}
 ),
 curated_rows AS (
   SELECT {_COLUMN_LIST}
@@ -123,7 +142,7 @@ raw_rows AS (
            open_usd, high_usd, low_usd, {SPAN_SECONDS} AS span_s, volume_usd,
            {_raw_time("slot")} AS slot_ts, {raw_key} AS raw_key
     FROM {raw}
-    WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+    WHERE {scope.sql}{coin_sql}
   ) AS typed
   WHERE {RAW_ACCEPTED}
 ),
@@ -143,13 +162,11 @@ observations AS (
 )
 """
     params = (
-        day_param(raw_days[0]),
-        day_param(raw_days[1]),
+        *scope.params,
         day_param(curated_days[0]),
         day_param(curated_days[1]),
         *coin_params,
-        day_param(raw_days[0]),
-        day_param(raw_days[1]),
+        *scope.params,
         *coin_params,
     )
     return Statement(sql, params)

@@ -151,9 +151,9 @@ def test_latest_sends_parameterised_sql_to_the_workgroup_with_result_reuse(
     assert '"nebula_test"."raw_prices"' in text
     assert request["WorkGroup"] == "nebula-test-wg"
     assert request["QueryExecutionContext"]["Database"] == "nebula_test"
-    assert request["ResultReuseConfiguration"] == {
-        "ResultReuseByAgeConfiguration": {"Enabled": True, "MaxAgeInMinutes": 5}
-    }
+    reuse = request["ResultReuseConfiguration"]["ResultReuseByAgeConfiguration"]
+    assert reuse["Enabled"] is True
+    assert 1 <= reuse["MaxAgeInMinutes"] <= 5  # since the slot began (test_result_reuse_...)
     backend = athena_backends[DEFAULT_ACCOUNT_ID][REGION]
     (execution,) = backend.executions.values()
     assert execution.execution_parameters == parameters
@@ -227,3 +227,26 @@ def test_glue_names_must_be_plain_identifiers() -> None:
         AthenaEngine(
             None, database='x"; DROP', curated_table="prices", raw_table="raw", reuse_minutes=5
         )
+
+
+@pytest.mark.parametrize(
+    ("now", "minutes"),
+    [
+        (datetime(2026, 11, 28, 10, 5, 0, tzinfo=UTC), 1),  # Athena's minimum
+        (datetime(2026, 11, 28, 10, 6, 30, tzinfo=UTC), 1),
+        (datetime(2026, 11, 28, 10, 8, 10, tzinfo=UTC), 3),
+        (datetime(2026, 11, 28, 10, 9, 59, tzinfo=UTC), 4),
+    ],
+)
+def test_result_reuse_reaches_back_only_to_the_start_of_the_slot(
+    now: datetime, minutes: int
+) -> None:
+    engine = AthenaEngine(
+        None,
+        database="nebula",
+        curated_table="prices",
+        raw_table="raw_prices",
+        reuse_minutes=5,
+        clock=lambda: now,
+    )
+    assert engine.reuse_minutes_now() == minutes

@@ -19,10 +19,19 @@ from typing import Any
 import pytest
 
 from nebulastream.alerts.rules import Rule
+from nebulastream.lake.layout import (
+    CURATED,
+    LEASE,
+    MANIFEST,
+    QUARANTINE,
+    RAW,
+    RAW_BOUND,
+    REPORTS,
+)
 from nebulastream.models import RAW_COLUMNS
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 from nebulastream.settings import Settings
-from scripts import cost, glue_assets
+from scripts import cost, curation_layer, glue_assets
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless")]
 
@@ -231,8 +240,11 @@ def test_fetcher_runs_every_fetch_interval_within_a_minute_with_retries_and_a_dl
     fetch = package.props("FetchLambdaFunction")
     assert fetch["Timeout"] <= 60
     assert fetch["ReservedConcurrentExecutions"] == 1
-    [invoke] = package.of_type("AWS::Lambda::EventInvokeConfig").values()
-    assert invoke["FunctionName"] == {"Ref": "FetchLambdaFunction"}
+    [invoke] = [
+        p
+        for p in package.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if p["FunctionName"] == {"Ref": "FetchLambdaFunction"}
+    ]
     assert 1 <= invoke["MaximumRetryAttempts"] <= 2
     destination = invoke["DestinationConfig"]["OnFailure"]["Destination"]
     assert destination == {"Fn::GetAtt": ["FetchFailureQueue", "Arn"]}
@@ -252,7 +264,7 @@ def test_functions_run_a_supported_python_and_set_only_settings_variables(
     package: Package,
 ) -> None:
     names = {"NEBULA_" + name.upper() for name in Settings.model_fields}
-    for function_id in ("FetchLambdaFunction", "ApiLambdaFunction"):
+    for function_id in ("FetchLambdaFunction", "ApiLambdaFunction", "CurateLambdaFunction"):
         props = package.props(function_id)
         runtime = re.fullmatch(r"python(\d)\.(\d+)", props["Runtime"])
         assert runtime, props["Runtime"]
@@ -289,6 +301,95 @@ def test_every_named_resource_carries_service_and_stage(package: Package) -> Non
     assert named >= 15
     bucket = _sub(package.props("DataBucket")["BucketName"])
     assert bucket.startswith(f"{PREFIX}data-${{AWS::AccountId}}")
+
+
+# -- the hourly curate function -----------------------------------------------------------
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024**2
+
+
+def _unzipped(path: Path) -> int:
+    return sum(info.file_size for info in zipfile.ZipFile(path).infolist())
+
+
+def test_curate_runs_hourly_one_at_a_time_on_its_layer(package: Package) -> None:
+    curate = package.props("CurateLambdaFunction")
+    assert curate["Handler"] == "handlers/curate.handler"
+    assert curate["ReservedConcurrentExecutions"] == 1
+    assert curate["Timeout"] <= 900
+    assert curate["Layers"] == [{"Ref": "CurationEngineLayer"}]
+    rules = [
+        p
+        for p in package.of_type("AWS::Events::Rule").values()
+        if {"Fn::GetAtt": ["CurateLambdaFunction", "Arn"]} in [t["Arn"] for t in p["Targets"]]
+    ]
+    [rule] = rules
+    assert cost.monthly_runs(rule["ScheduleExpression"]) == pytest.approx(730)
+    [invoke] = [
+        p
+        for p in package.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if p["FunctionName"] == {"Ref": "CurateLambdaFunction"}
+    ]
+    assert invoke["MaximumRetryAttempts"] == 0  # the next hour's run is the retry
+
+
+def test_curate_code_and_layer_fit_lambdas_unzipped_limit(package: Package) -> None:
+    layer = package.props("CurationEngineLayer")
+    assert layer["CompatibleRuntimes"] == [package.props("CurateLambdaFunction")["Runtime"]]
+    key = layer["Content"]["S3Key"]
+    assert f"/layers/{curation_layer.content_hash()}/{curation_layer.ZIP_NAME}" in key
+    artifact = package.path / "curation-layer" / curation_layer.ZIP_NAME
+    names = set(zipfile.ZipFile(artifact).namelist())
+    assert {"python/duckdb/__init__.py", "python/pyarrow/__init__.py"} <= names
+    assert not any(
+        n.startswith(("python/pyarrow/include/", "python/pyarrow/tests/")) for n in names
+    )
+    code, engine = _unzipped(package.path / "nebula-stream.zip"), _unzipped(artifact)
+    assert code + engine <= LAMBDA_UNZIPPED_LIMIT
+    # The API and the fetcher do not carry the engine.
+    assert engine > 5 * code
+
+
+def test_curate_role_reads_raw_and_writes_only_curation_outputs(package: Package) -> None:
+    role = _role_of(package, "CurateLambdaFunction")
+    assert role not in (
+        _role_of(package, "FetchLambdaFunction"),
+        _role_of(package, "ApiLambdaFunction"),
+    )
+    allowed = _allowed(package, role)
+
+    def prefixes(action: str) -> set[str]:
+        return {r for a, r in allowed if a == action}
+
+    def objects(*names: str) -> set[str]:
+        return {json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{name}*"}) for name in names}
+
+    outputs = (CURATED, QUARANTINE, REPORTS)
+    assert prefixes("s3:GetObject") == objects(RAW, *outputs)
+    assert prefixes("s3:PutObject") == objects(*outputs)
+    assert prefixes("s3:DeleteObject") == objects(*outputs)
+    # The manifest and the lease the Glue job shares live under reports/.
+    assert MANIFEST.startswith(REPORTS) and LEASE.startswith(REPORTS)
+    [listing] = [
+        s
+        for logical_id, s in _iam_statements(package)
+        if logical_id == role and s.get("Action") == "s3:ListBucket"
+    ]
+    listed = set(listing["Condition"]["StringLike"]["s3:prefix"])
+    assert listed == {p.rstrip("/") for p in (RAW, *outputs)} | {f"{p}*" for p in (RAW, *outputs)}
+    kms = {r for a, r in allowed if a.startswith("kms:")}
+    assert kms == {json.dumps({"Fn::GetAtt": ["DataKey", "Arn"]})}
+
+
+def test_failed_hourly_runs_raise_an_alarm_that_names_the_raw_safety_net(package: Package) -> None:
+    alarm = package.props("CurateErrorsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "CurateLambdaFunction"}}
+    ]
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 2 * 3600
+    assert "NEBULA_RAW_LOOKBACK_DAYS" in alarm["AlarmDescription"]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 # -- storage -------------------------------------------------------------------------------
@@ -406,7 +507,7 @@ def test_each_function_has_its_own_role_scoped_to_its_prefixes(package: Package)
             json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"})
             for prefix in ("raw", "curated", "athena-results", "alerts")
         ),
-    }
+    } | {json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{RAW_BOUND}"})}
     writes = {r for a, r in api if a == "s3:PutObject"}
     assert writes == {json.dumps({"Fn::Sub": "${DataBucket.Arn}/athena-results/*"})}
     athena = {r for a, r in api if a.startswith("athena:")}
@@ -726,17 +827,29 @@ def test_cost_at_defaults_stays_within_two_dollars_and_the_doc_shows_it(package:
     )
 
 
-def test_queries_pay_for_every_raw_batch_of_the_days_they_read(package: Package) -> None:
-    def s3(lookback: float) -> float:
-        assumptions = cost.Assumptions(api_raw_lookback_days=lookback)
-        [line] = [
-            x for x in cost.estimate(package.template, assumptions) if x.item == "S3 requests"
-        ]
-        return line.usd
+def test_queries_read_a_handful_of_objects_and_cost_cents_per_thousand(package: Package) -> None:
+    figures = cost.figures(package.template, cost.Assumptions())
+    assert figures["idle_usd_month"] <= 2.00
+    assert figures["objects_per_query"]["latest"] <= 20
+    assert figures["objects_per_query"]["history_1d"] <= 20
+    # At the "modest 10,000 requests a day", repeats within a slot reuse Athena's result.
+    busy = cost.figures(package.template, cost.Assumptions(api_requests_per_day=10_000))
+    assert busy["usd_per_1000_requests"] <= 0.08
 
-    requests = cost.Assumptions().api_requests_per_day * cost.DAYS_PER_MONTH
-    one_day_of_batches = 288 * requests * cost.PRICE["s3_get"]
-    assert s3(2) - s3(1) == pytest.approx(one_day_of_batches)
+
+def test_without_hourly_curation_queries_pay_for_every_raw_batch_of_the_lookback(
+    package: Package,
+) -> None:
+    template = json.loads(json.dumps(package.template))
+    del template["Resources"]["CurateLambdaFunction"]
+
+    def raw(lookback: float) -> float:
+        routes = cost.objects_per_query(template, cost.Assumptions(api_raw_lookback_days=lookback))
+        return routes["latest"]["raw"]
+
+    assert raw(2) - raw(1) == pytest.approx(288)
+    hourly = cost.objects_per_query(package.template, cost.Assumptions())
+    assert raw(2) > 20 * hourly["latest"]["raw"]
 
 
 def test_an_hourly_crawler_alone_would_cost_over_fifty_dollars(package: Package) -> None:

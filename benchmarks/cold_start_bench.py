@@ -1,0 +1,89 @@
+"""Cold-start benchmark: `import handlers.api` from the packaged Lambda zip against its floor.
+
+    npx serverless package --stage dev
+    .venv/bin/python -m benchmarks.cold_start_bench [--zip .serverless/nebula-stream.zip]
+        [--python python3.12] [--runs 9]
+
+Unpacks the zip as Lambda's /var/task, puts beside it only what the python3.12 runtime
+provides (boto3 and its dependencies, copied from this virtualenv: all pure Python), and times
+in fresh interpreters, alternately, a bare `import fastapi, mangum` (the floor: the API cannot
+start with less) and `import handlers.api`. The zip holds no bytecode (serverless' `slim`) and
+/var/task is read-only, so, as on Lambda, every run compiles the code it imports
+(PYTHONDONTWRITEBYTECODE); the runtime's boto3 keeps its bytecode. Goal: api <= 1.15 x floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+PROBE = "import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
+
+
+def runtime_dir(target: Path) -> Path:
+    """boto3 and friends as the Lambda runtime ships them, with their bytecode."""
+    site = Path(__import__("boto3").__file__).resolve().parent.parent
+    for name in RUNTIME_PACKAGES:
+        source = site / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            shutil.copy2(source, target / name)
+    return target
+
+
+def time_import(python: str, path: list[Path], modules: str) -> float:
+    """Seconds to import `modules` in a fresh interpreter that compiles without caching."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in path)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [python, "-c", PROBE.format(modules=modules)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=path[0],
+    )
+    return float(done.stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zip", type=Path, default=Path(".serverless/nebula-stream.zip"))
+    parser.add_argument("--python", default="python3.12")
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args(argv)
+    if not args.zip.is_file():
+        print(f"{args.zip} is missing: run `npx serverless package` first.", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as scratch:
+        task, runtime = Path(scratch) / "task", Path(scratch) / "runtime"
+        zipfile.ZipFile(args.zip).extractall(task)
+        runtime.mkdir()
+        runtime_dir(runtime)
+        compileall.compile_dir(runtime, quiet=1, legacy=False)  # the runtime ships .pyc
+        path = [task, runtime]
+        time_import(args.python, path, "fastapi, mangum")  # warm the OS cache
+        floor, api = [], []
+        for _ in range(args.runs):
+            floor.append(time_import(args.python, path, "fastapi, mangum"))
+            api.append(time_import(args.python, path, "handlers.api"))
+    f, a = statistics.median(floor), statistics.median(api)
+    print(f"python {args.python}, {args.runs} fresh interpreters each, medians:")
+    print(f"  floor: import fastapi, mangum   {f:.3f} s")
+    print(f"  api:   import handlers.api      {a:.3f} s   ({a / f:.2f} x floor, goal <= 1.15)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
