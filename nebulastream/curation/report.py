@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -176,13 +177,14 @@ def build_report(
     return report
 
 
+def _by_coin(items: Sequence[Spike | Deviation]) -> dict[str, int]:
+    return dict(Counter(item.coin for item in items))
+
+
 def _spikes(spikes: list[Spike]) -> dict[str, Any]:
-    by_coin: dict[str, int] = {}
-    for spike in spikes:
-        by_coin[spike.coin] = by_coin.get(spike.coin, 0) + 1
     return {
         "count": len(spikes),
-        "by_coin": by_coin,
+        "by_coin": _by_coin(spikes),
         "points": [
             {
                 "coin": s.coin,
@@ -198,12 +200,9 @@ def _spikes(spikes: list[Spike]) -> dict[str, Any]:
 
 
 def _deviations(found: list[Deviation]) -> dict[str, Any]:
-    by_coin: dict[str, int] = {}
-    for item in found:
-        by_coin[item.coin] = by_coin.get(item.coin, 0) + 1
     return {
         "count": len(found),
-        "by_coin": by_coin,
+        "by_coin": _by_coin(found),
         "slots": [
             {
                 "coin": d.coin,

@@ -54,43 +54,21 @@ def full_rows(root: Path, scratch: Path, now: datetime = FIXTURE_NOW) -> list[di
 
 
 def api_answers(root: Path, now: datetime = FIXTURE_NOW) -> dict[str, Any]:
+    """What the API answers over the lake: /coins, daily BTC and ETH, BTC's 5-minute slots."""
     engine = DuckDBEngine(root, recheck_seconds=0)
+    histories = {
+        "btc": ("BTC", "1d", "2026-11-25T00:00:00Z", "2026-11-28T00:00:00Z"),
+        "eth": ("ETH", "1d", "2026-11-25T00:00:00Z", "2026-11-28T00:00:00Z"),
+        "btc_slots": ("BTC", "5m", "2026-11-27T00:45:00Z", "2026-11-27T01:00:00Z"),
+    }
     with client_for(engine, settings_for(root), now=now) as client:
         coins = client.get("/coins")
-        history = client.get(
-            "/prices/history",
-            params={
-                "coin": "BTC",
-                "interval": "1d",
-                "start": "2026-11-25T00:00:00Z",
-                "end": "2026-11-28T00:00:00Z",
-            },
-        )
-        eth = client.get(
-            "/prices/history",
-            params={
-                "coin": "ETH",
-                "interval": "1d",
-                "start": "2026-11-25T00:00:00Z",
-                "end": "2026-11-28T00:00:00Z",
-            },
-        )
-        slots = client.get(
-            "/prices/history",
-            params={
-                "coin": "BTC",
-                "interval": "5m",
-                "start": "2026-11-27T00:45:00Z",
-                "end": "2026-11-27T01:00:00Z",
-            },
-        )
+        answers: dict[str, Any] = {"coins": (coins.status_code, coins.json())}
+        for name, (coin, interval, start, end) in histories.items():
+            params = {"coin": coin, "interval": interval, "start": start, "end": end}
+            answers[name] = client.get("/prices/history", params=params).json()
     engine.close()
-    return {
-        "coins": (coins.status_code, coins.json()),
-        "btc": history.json(),
-        "eth": eth.json(),
-        "btc_slots": slots.json(),
-    }
+    return answers
 
 
 # -- a re-fetched slot ----------------------------------------------------------------------
