@@ -138,6 +138,27 @@ def main(
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _progress(
+    title: str,
+    unit: str,
+    *,
+    to: Console = console,
+    transient: bool = False,
+    disable: bool = False,
+) -> Progress:
+    """The CLI's progress bar for long work: title, bar, done/total `unit`, time left."""
+    return Progress(
+        TextColumn(title),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+        console=to,
+        transient=transient,
+        disable=disable,
+    )
+
+
 def _print_fetch(result: FetchResult) -> None:
     table = Table(title=f"slot {iso_z(result.slot)}  ->  {result.key}", title_justify="left")
     for column in (
@@ -248,15 +269,7 @@ def backfill_command(
     lake = make_lake(settings)
     windows = plan_backfill(source.name, listed, lo, until, kind=spec.window_kind)
     with (
-        Progress(
-            TextColumn(f"[bold]backfill {spec.name}[/] {{task.description}}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("windows"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as progress,
+        _progress(f"[bold]backfill {spec.name}[/] {{task.description}}", "windows") as progress,
         source.client,
     ):
         task = progress.add_task("", total=len(windows))
@@ -737,17 +750,15 @@ def export_command(
         engine = make_engine(settings)
     except ValueError as error:
         fail(str(error), code=2)
-    with Progress(
-        TextColumn(f"[bold]export[/] {symbol} {interval.value}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pieces"),
-        TimeRemainingColumn(),
-        console=err,
+    pieces = len(export.pieces(lo, hi, interval))
+    with _progress(
+        f"[bold]export[/] {symbol} {interval.value}",
+        "pieces",
+        to=err,
         transient=True,
-        disable=len(export.pieces(lo, hi, interval)) < 2,
+        disable=pieces < 2,
     ) as progress:
-        task = progress.add_task("", total=len(export.pieces(lo, hi, interval)))
+        task = progress.add_task("", total=pieces)
         try:
             result = export.long_history(
                 engine,

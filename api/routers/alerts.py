@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from nebulastream.timeutil import UtcTime
 router = APIRouter(prefix="/alerts", tags=["alerts"], dependencies=[Depends(single_valued_query)])
 
 _lock = threading.Lock()
+T = TypeVar("T")
 
 
 def get_alerts(request: Request, settings: SettingsDep) -> Alerts:
@@ -107,6 +109,17 @@ class AlertHistoryResponse(BaseModel):
     firings: list[AlertFiring] = Field(description="Oldest first.")
 
 
+def _read_state(read: Callable[[], T], response: Response) -> T:
+    """Alert state from the lake, never cached (it changes on every fetch); a lake that
+    cannot be read is the documented 503, like an engine that cannot answer."""
+    try:
+        value = read()
+    except LakeError as error:
+        raise EngineError(str(error)) from error
+    response.headers["Cache-Control"] = "no-store"
+    return value
+
+
 @router.get(
     "",
     response_model=AlertsResponse,
@@ -119,11 +132,7 @@ def list_alerts(alerts: AlertsDep, now: NowDep, response: Response) -> AlertsRes
         rules = alerts.rules()
     except RulesError as error:
         rules, problem = [], str(error)
-    try:
-        state, _ = alerts.store.load()
-    except LakeError as error:
-        raise EngineError(str(error)) from error
-    response.headers["Cache-Control"] = "no-store"
+    state, _ = _read_state(alerts.store.load, response)
     return AlertsResponse(
         as_of=now,
         rules=[
@@ -173,11 +182,7 @@ def alert_history(
         start = now - timedelta(hours=24)
     if start > now + timedelta(days=1):
         raise QueryInputError("since", f"since ({since}) is in the future: nothing fired yet.")
-    try:
-        records = alerts.store.history(start)
-    except LakeError as error:
-        raise EngineError(str(error)) from error
-    response.headers["Cache-Control"] = "no-store"
+    records = _read_state(lambda: alerts.store.history(start), response)
     return AlertHistoryResponse(
         since=start,
         firings=[

@@ -8,13 +8,13 @@ from api.deps import LakeDep
 from api.errors import UNAVAILABLE
 from api.models import CoinsResponse
 
-router = APIRouter(tags=["coins"])
+# Every route here may answer 503 when the engine cannot (api/errors.py).
+router = APIRouter(tags=["coins"], responses=UNAVAILABLE)
 
 
 @router.get(
     "/coins",
     response_model=CoinsResponse,
-    responses=UNAVAILABLE,
     summary="Each coin with its first and last timestamp and row count",
 )
 def coins(lake: LakeDep) -> Response:

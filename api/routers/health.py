@@ -11,13 +11,13 @@ from api.errors import UNAVAILABLE
 from api.models import HealthResponse
 from nebulastream.query import service
 
-router = APIRouter(tags=["health"])
+# Every route here may answer 503 when the engine cannot (api/errors.py).
+router = APIRouter(tags=["health"], responses=UNAVAILABLE)
 
 
 @router.get(
     "/health",
     response_model=HealthResponse,
-    responses=UNAVAILABLE,
     summary="Engine reachable; newest observation per coin; stale after two fetch intervals",
 )
 def health(lake: LakeDep) -> Response:
