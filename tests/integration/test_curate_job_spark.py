@@ -22,7 +22,7 @@ from nebulastream.curation.spark_engine import (
     configure,
     lake_root_uri,
 )
-from nebulastream.lake.layout import history_key
+from nebulastream.lake.layout import candles_key, history_key
 from nebulastream.lake.storage import LocalLake
 from nebulastream.models import Observation, encode_batch
 from tests.curation_support import (
@@ -213,3 +213,43 @@ def test_spark_incremental_runs_equal_a_full_rebuild_by_duckdb(
     transform(reference, config=CONFIG, now=OPS_NOW, full=True)
     assert outputs(root) == outputs(tmp_path / "full")
     assert len(curated_rows(root)) >= 4
+
+
+def test_both_engines_curate_candles_alike_quarantine_bad_ones_and_flag_deviations(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    start = datetime.fromisoformat("2026-11-27T00:00:00+00:00")
+    fetched = start + timedelta(hours=1)
+
+    def candle(minute: int, o: float, h: float, low: float, c: float) -> Observation:
+        at = start + timedelta(minutes=minute)
+        return Observation(
+            "BTC", "coinbase", c, None, None, None, at, fetched, at, "[]",
+            open_usd=o, high_usd=h, low_usd=low, span_seconds=300, volume_usd=12.5 * c,
+        )  # fmt: skip
+
+    candles = [
+        candle(0, 95000.0, 95100.0, 94900.0, 95050.0),
+        candle(5, 95050.0, 95000.0, 95100.0, 95060.0),  # low above high: quarantined
+        candle(10, 95060.0, 99000.0, 95000.0, 98500.0),  # 3.6 % above CoinGecko's 00:10 price
+    ]
+    key = candles_key("coinbase", "BTC", start, start + timedelta(days=1))
+    roots = {name: tmp_path / name for name in ("duckdb", "spark")}
+    for root in roots.values():
+        fixture_lake(root)
+        (root / key).write_bytes(encode_batch(candles))
+    by_duckdb = transform(LocalLake(roots["duckdb"]), config=CONFIG, now=FIXTURE_NOW)
+    by_spark = spark_curate(spark, LocalLake(roots["spark"]))
+    assert by_spark.comparable() == by_duckdb.comparable()
+    assert outputs(roots["spark"]) == outputs(roots["duckdb"])
+    assert by_duckdb.quarantined_by_rule["candle_consistent"] == 1
+    assert by_duckdb.deviations["count"] >= 1
+    rows = [r for r in curated_rows(roots["spark"]) if r["source"] == "coinbase"]
+    assert [(r["open_usd"], r["high_usd"], r["low_usd"], r["price_usd"]) for r in rows] == [
+        (95000.0, 95100.0, 94900.0, 95050.0),
+        (95060.0, 99000.0, 95000.0, 98500.0),
+    ]
+    assert {r["span_seconds"] for r in rows} == {300}
+    points = [r for r in curated_rows(roots["spark"]) if r["source"] == "coingecko"]
+    assert {r["span_seconds"] for r in points} == {0}
+    assert all(r["open_usd"] is None for r in points)
