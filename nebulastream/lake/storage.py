@@ -6,7 +6,7 @@ import builtins
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -71,6 +71,12 @@ class LocalLake:
             ) from error
 
     def _put(self, key: str, data: bytes) -> None:
+        self._place(key, data, os.replace)
+
+    def _place(self, key: str, data: bytes, place: Callable[[str, Path], None]) -> None:
+        """Write `data` to a complete, fsynced temp file beside the key, then `place` it
+        (os.replace: atomic overwrite; os.link: atomic create, failing if the key exists).
+        The temp file never outlives the call."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -79,10 +85,9 @@ class LocalLake:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
+            place(tmp, target)
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
 
     def get(self, key: str) -> bytes:
         # os.read of the fstat size: half the cost of Path.read_bytes, which matters when
@@ -124,20 +129,10 @@ class LocalLake:
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
         """Create `key` only if nothing is there (a hard link of a complete temp file, which
         fails atomically when the name exists); False when it already existed."""
-        target = self.path(key)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.link(tmp, target)
-            except FileExistsError:
-                return False
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            self._place(key, data, os.link)
+        except FileExistsError:
+            return False
         except OSError as error:
             raise LakeError(f"could not create {key!r} under {self.root}: {error}") from error
         return True
