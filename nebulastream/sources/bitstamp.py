@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,13 +13,11 @@ from nebulastream.models import Observation
 from nebulastream.sources import http
 from nebulastream.sources.base import (
     SourceError,
-    UnlistedCoinError,
     bucket_start,
     candle,
     number,
-    paged_candles,
 )
-from nebulastream.sources.http import JsonApi, RateLimiter
+from nebulastream.sources.exchange import ExchangeCandles
 
 log = logging.getLogger(__name__)
 
@@ -52,65 +49,42 @@ SYMBOLS: Mapping[str, str] = {
 }
 
 
-class Bitstamp:
+class Bitstamp(ExchangeCandles):
     """Reads Bitstamp OHLC through a client built at the edge (http.build_client)."""
 
     name = SOURCE
+    title = TITLE
     span_seconds = STEP
     per_request = MAX_CANDLES
+    default_symbols = SYMBOLS
+    default_rate = RATE_PER_SECOND
 
-    def __init__(
-        self,
-        client: httpx.Client,
-        *,
-        pairs: Mapping[str, str] = SYMBOLS,
-        deadline: float = 40.0,
-        rate: float | None = RATE_PER_SECOND,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.symbols = dict(pairs)
-        self.api = JsonApi(
-            client,
-            title=TITLE,
-            deadline=deadline,
-            limiter=RateLimiter(rate, clock=clock, sleep=sleep),
-            client_error=_client_error,
-            sleep=sleep,
-            clock=clock,
-        )
-
-    def history(
-        self, symbol: str, start: datetime, end: datetime, *, fetched_at: datetime
+    def page(
+        self, symbol: str, market: str, lo: datetime, hi: datetime, *, fetched_at: datetime
     ) -> list[Observation]:
-        """Every 5-minute candle of [start, end), oldest first, in pages of 1000 candles."""
-        if symbol not in self.symbols:
-            raise UnlistedCoinError(SOURCE, symbol, self.symbols)
-        pair = self.symbols[symbol]
+        """One page of at most 1000 5-minute candles of [lo, hi)."""
+        path = f"/ohlc/{market}/"
+        count = round((hi - lo).total_seconds() / STEP)
+        # With start and end both given Bitstamp counts `limit` candles back from end, so
+        # end is the page's last bucket and limit its size: either reading gives [lo, hi).
+        params = {
+            "step": str(STEP),
+            "limit": str(count),
+            "start": str(int(lo.timestamp())),
+            "end": str(int(hi.timestamp()) - STEP),
+            "exclude_current_candle": "true",
+        }
+        body, _ = self.api.get(path, params)
+        ohlc = body.get("data", {}).get("ohlc") if isinstance(body, dict) else None
+        if not isinstance(ohlc, list):
+            raise SourceError(
+                f"{TITLE} {path} has no data.ohlc list; check NEBULA_BITSTAMP_BASE_URL "
+                "points at Bitstamp's API v2."
+            )
+        return parse_ohlc(symbol, ohlc, fetched_at=fetched_at, page_start=lo)
 
-        def page(lo: datetime, hi: datetime) -> list[Observation]:
-            path = f"/ohlc/{pair}/"
-            count = round((hi - lo).total_seconds() / STEP)
-            # With start and end both given Bitstamp counts `limit` candles back from end, so
-            # end is the page's last bucket and limit its size: either reading gives [lo, hi).
-            params = {
-                "step": str(STEP),
-                "limit": str(count),
-                "start": str(int(lo.timestamp())),
-                "end": str(int(hi.timestamp()) - STEP),
-                "exclude_current_candle": "true",
-            }
-            body, _ = self.api.get(path, params)
-            ohlc = body.get("data", {}).get("ohlc") if isinstance(body, dict) else None
-            if not isinstance(ohlc, list):
-                raise SourceError(
-                    f"{TITLE} {path} has no data.ohlc list; check NEBULA_BITSTAMP_BASE_URL "
-                    "points at Bitstamp's API v2."
-                )
-            return parse_ohlc(symbol, ohlc, fetched_at=fetched_at, page_start=lo)
-
-        return paged_candles(start, end, step=STEP, limit=MAX_CANDLES, page=page)
+    def client_error(self, path: str, response: httpx.Response) -> str:
+        return _client_error(path, response)
 
 
 def parse_ohlc(

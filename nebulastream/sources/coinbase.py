@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,13 +13,11 @@ from nebulastream.models import Observation
 from nebulastream.sources import http
 from nebulastream.sources.base import (
     SourceError,
-    UnlistedCoinError,
     bucket_start,
     candle,
     number,
-    paged_candles,
 )
-from nebulastream.sources.http import JsonApi, RateLimiter
+from nebulastream.sources.exchange import ExchangeCandles
 from nebulastream.timeutil import iso_z
 
 log = logging.getLogger(__name__)
@@ -53,57 +50,34 @@ SYMBOLS: Mapping[str, str] = {
 }
 
 
-class Coinbase:
+class Coinbase(ExchangeCandles):
     """Reads Coinbase Exchange candles through a client built at the edge (http.build_client)."""
 
     name = SOURCE
+    title = TITLE
     span_seconds = GRANULARITY
     per_request = MAX_CANDLES
+    default_symbols = SYMBOLS
+    default_rate = RATE_PER_SECOND
 
-    def __init__(
-        self,
-        client: httpx.Client,
-        *,
-        products: Mapping[str, str] = SYMBOLS,
-        deadline: float = 40.0,
-        rate: float | None = RATE_PER_SECOND,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.symbols = dict(products)
-        self.api = JsonApi(
-            client,
-            title=TITLE,
-            deadline=deadline,
-            limiter=RateLimiter(rate, clock=clock, sleep=sleep),
-            client_error=_client_error,
-            sleep=sleep,
-            clock=clock,
-        )
-
-    def history(
-        self, symbol: str, start: datetime, end: datetime, *, fetched_at: datetime
+    def page(
+        self, symbol: str, market: str, lo: datetime, hi: datetime, *, fetched_at: datetime
     ) -> list[Observation]:
-        """Every 5-minute candle of [start, end), oldest first, in pages of 300 candles."""
-        if symbol not in self.symbols:
-            raise UnlistedCoinError(SOURCE, symbol, self.symbols)
-        product = self.symbols[symbol]
+        """One page of at most 300 5-minute candles of [lo, hi)."""
+        path = f"/products/{market}/candles"
+        # (end - start) / granularity may be 300 at most; the end edge is the next page's
+        # start, so a bucket served on both sides is merged away, none is missed.
+        params = {"granularity": str(GRANULARITY), "start": iso_z(lo), "end": iso_z(hi)}
+        body, _ = self.api.get(path, params)
+        if not isinstance(body, list):
+            raise SourceError(
+                f"{TITLE} {path} answered {type(body).__name__} instead of a list of "
+                "candles; check NEBULA_COINBASE_BASE_URL points at the Exchange API."
+            )
+        return parse_candles(symbol, body, fetched_at=fetched_at, page_start=lo)
 
-        def page(lo: datetime, hi: datetime) -> list[Observation]:
-            path = f"/products/{product}/candles"
-            # (end - start) / granularity may be 300 at most; the end edge is the next page's
-            # start, so a bucket served on both sides is merged away, none is missed.
-            params = {"granularity": str(GRANULARITY), "start": iso_z(lo), "end": iso_z(hi)}
-            body, _ = self.api.get(path, params)
-            if not isinstance(body, list):
-                raise SourceError(
-                    f"{TITLE} {path} answered {type(body).__name__} instead of a list of "
-                    "candles; check NEBULA_COINBASE_BASE_URL points at the Exchange API."
-                )
-            return parse_candles(symbol, body, fetched_at=fetched_at, page_start=lo)
-
-        return paged_candles(start, end, step=GRANULARITY, limit=MAX_CANDLES, page=page)
+    def client_error(self, path: str, response: httpx.Response) -> str:
+        return _client_error(path, response)
 
 
 def parse_candles(
