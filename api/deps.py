@@ -18,6 +18,7 @@ from api.headers import answer, until_next_slot
 from nebulastream.edge import make_engine
 from nebulastream.query import EngineError, QueryEngine, service
 from nebulastream.query.service import QueryInputError
+from nebulastream.query.sql import Sources
 from nebulastream.settings import Settings, get_settings
 from nebulastream.timeutil import utcnow
 
@@ -80,14 +81,29 @@ class Lake:
     engine: QueryEngine
     now: datetime
 
-    def latest(self, coins: Sequence[str]) -> list[service.LatestPrice]:
-        return service.latest(self.engine, coins, self.now, self.settings.raw_lookback_days)
+    def sources(self, value: str | None) -> Sources:
+        """`best` (ranked by NEBULA_SOURCE_PRIORITY) or one source's rows."""
+        return service.parse_source(
+            value, self.settings.source_priority, self.settings.known_sources
+        )
+
+    def latest(
+        self, coins: Sequence[str], sources: Sources | None = None
+    ) -> list[service.LatestPrice]:
+        lookback = self.settings.raw_lookback_days
+        picked = sources or self.sources(None)
+        return service.latest(self.engine, coins, self.now, lookback, picked)
 
     def history(
-        self, coin: str, start: datetime, end: datetime, interval: service.Interval
+        self,
+        coin: str,
+        start: datetime,
+        end: datetime,
+        interval: service.Interval,
+        sources: Sources,
     ) -> list[service.HistoryPoint]:
         lookback = self.settings.raw_lookback_days
-        return service.history(self.engine, coin, start, end, interval, self.now, lookback)
+        return service.history(self.engine, coin, start, end, interval, self.now, lookback, sources)
 
     def coins(self) -> list[service.CoinInfo]:
         configured = self.settings.coins

@@ -38,7 +38,7 @@ def query_problem(query_string: bytes) -> tuple[int, str] | None:
     if query_string and query_string.count(b"&") + 1 > MAX_QUERY_PARAMS:
         return 400, (
             f"The query has more than {MAX_QUERY_PARAMS} parameters: this API takes at most "
-            "coin, start, end and interval, each once."
+            "coin, start, end, interval, source and format, each once."
         )
     return None
 

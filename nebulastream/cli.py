@@ -730,6 +730,10 @@ def export_command(
         export.FileFormat | None,
         typer.Option("--format", help="csv or parquet; default from --output's suffix."),
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(help="best (each slot from the first source by priority) or a source name."),
+    ] = "best",
 ) -> None:
     """Write /prices/history's buckets for any range to CSV or Parquet (same rows as the API)."""
     settings = load_settings()
@@ -744,6 +748,7 @@ def export_command(
     try:
         symbol = service.parse_one_coin(coin, settings.known_coin_ids)
         lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
+        sources = service.parse_source(source, settings.source_priority, settings.known_sources)
     except service.QueryInputError as error:
         fail(str(error).replace(f"{error.parameter}=", f"--{error.parameter} "), code=2)
     try:
@@ -769,6 +774,7 @@ def export_command(
                 now,
                 settings.raw_lookback_days,
                 on_piece=lambda done, _: progress.update(task, completed=done),
+                sources=sources,
             )
         except EngineError as error:
             fail(str(error))

@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     def known_coin_ids(self) -> dict[str, str]:
         return {**DEFAULT_COIN_IDS, **self.coin_ids}
 
+    @property
+    def known_sources(self) -> tuple[str, ...]:
+        """Every registry source's name, in registry order."""
+        return tuple(registry.REGISTRY)
+
     def source_base_url(self, name: str) -> str:
         """The configured API root of a registry source: NEBULA_<NAME>_BASE_URL."""
         spec = registry.spec(name)

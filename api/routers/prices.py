@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -14,6 +15,7 @@ from api.models import HistoryResponse, LatestResponse
 from nebulastream.coins import ONE_SYMBOL_PATTERN, SYMBOLS_PATTERN
 from nebulastream.query import export, service
 from nebulastream.query.service import Interval
+from nebulastream.sources.registry import REGISTRY
 from nebulastream.timeutil import TIME_PATTERN
 
 router = APIRouter(prefix="/prices", tags=["prices"], dependencies=[Depends(single_valued_query)])
@@ -23,6 +25,19 @@ TIME_HELP = (
 )
 # Every known coin, comma-separated, fits with room to spare.
 MAX_COINS_TEXT = 512
+
+# `best` or a registry name: an enum, so the OpenAPI document lists them and any other value
+# is a 400 naming the known ones.
+SourceName = StrEnum("SourceName", {name: name for name in ("best", *REGISTRY)})  # type: ignore[misc]
+BEST_SOURCE = SourceName("best")
+SourceQuery = Annotated[
+    SourceName,
+    Query(
+        description="best (default): each 5-minute slot from the first source in "
+        "NEBULA_SOURCE_PRIORITY that has it, so two sources never double a bucket; or one "
+        "source's rows only.",
+    ),
+]
 
 
 @router.get(
@@ -43,10 +58,12 @@ def latest_prices(
             max_length=MAX_COINS_TEXT,
         ),
     ] = None,
+    source: SourceQuery = BEST_SOURCE,
 ) -> Response:
     """Fresh within one fetch interval: batches not yet curated are read too."""
     coins = service.parse_coins(coin, lake.settings.known_coin_ids, lake.settings.coins)
-    return lake.answer(LatestResponse.model_construct(as_of=lake.now, prices=lake.latest(coins)))
+    prices = lake.latest(coins, lake.sources(source))
+    return lake.answer(LatestResponse.model_construct(as_of=lake.now, prices=prices))
 
 
 @router.get(
@@ -71,15 +88,18 @@ def price_history(
     interval: Annotated[
         Interval, Query(description="Bucket size; buckets align to the Unix epoch, UTC.")
     ] = Interval.M5,
+    source: SourceQuery = BEST_SOURCE,
     answer_format: Annotated[
         Literal["json", "csv"],
         Query(alias="format", description="json, or csv: a download with a header row."),
     ] = "json",
 ) -> Response:
-    """Buckets with no observation are left out; at most 10,000 buckets per request."""
+    """Buckets with no observation are left out; at most 10,000 buckets per request. A bucket
+    is OHLC over candles and points alike: open = first open (a point's price), high = max of
+    highs, low = min of lows, close = last close."""
     symbol = service.parse_one_coin(coin, lake.settings.known_coin_ids)
     lo, hi = service.resolve_range(start, end, lake.now, lake.settings.fetch_interval_seconds)
-    points = lake.history(symbol, lo, hi, interval)
+    points = lake.history(symbol, lo, hi, interval, lake.sources(source))
     if answer_format == "csv":  # the same points the JSON is made of
         return csv_answer(
             export.History(symbol, interval, lo, hi, points),

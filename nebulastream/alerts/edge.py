@@ -20,6 +20,8 @@ from nebulastream.alerts.service import AlertRun, evaluate_and_deliver
 from nebulastream.alerts.store import AlertLake, AlertStore
 from nebulastream.lake.storage import LakeStorage
 from nebulastream.query.base import QueryEngine
+from nebulastream.query.service import parse_source
+from nebulastream.query.sql import BEST, Sources
 from nebulastream.settings import Settings
 from nebulastream.timeutil import utcnow
 
@@ -149,9 +151,9 @@ def make_alert_engine(settings: Settings) -> QueryEngine:
 
 
 def query_reader(
-    engine: QueryEngine, raw_lookback_days: int
+    engine: QueryEngine, raw_lookback_days: int, sources: Sources = BEST
 ) -> Callable[[Sequence[Rule], datetime], Mapping[str, Reading | None]]:
-    return lambda rules, now: readings.read(engine, rules, now, raw_lookback_days)
+    return lambda rules, now: readings.read(engine, rules, now, raw_lookback_days, sources)
 
 
 @dataclass
@@ -174,7 +176,9 @@ class Alerts:
     def reader(self) -> Callable[[Sequence[Rule], datetime], Mapping[str, Reading | None]]:
         if self.engine is None:
             self.engine = make_alert_engine(self.settings)
-        return query_reader(self.engine, self.settings.raw_lookback_days)
+        settings = self.settings
+        best = parse_source(None, settings.source_priority, settings.known_sources)
+        return query_reader(self.engine, settings.raw_lookback_days, best)
 
     def after_fetch(self, *, now: datetime, owner: str) -> AlertRun | None:
         """Evaluate and deliver; never raises (a fetch must not fail because of an alert).

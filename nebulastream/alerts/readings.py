@@ -9,12 +9,17 @@ from nebulastream.alerts.evaluate import Reading
 from nebulastream.alerts.rules import Kind, Rule
 from nebulastream.query import service
 from nebulastream.query.base import QueryEngine
+from nebulastream.query.sql import BEST, Sources
 
 _ONE_MS = timedelta(milliseconds=1)
 
 
 def read(
-    engine: QueryEngine, rules: Sequence[Rule], now: datetime, raw_lookback_days: int
+    engine: QueryEngine,
+    rules: Sequence[Rule],
+    now: datetime,
+    raw_lookback_days: int,
+    sources: Sources = BEST,
 ) -> dict[str, Reading | None]:
     """One `latest` query for every rule's coin, plus one 5-minute history per change rule.
 
@@ -25,7 +30,7 @@ def read(
     coins = list(dict.fromkeys(rule.coin for rule in rules))
     if not coins:
         return {}
-    newest = {p.coin: p for p in service.latest(engine, coins, now, raw_lookback_days)}
+    newest = {p.coin: p for p in service.latest(engine, coins, now, raw_lookback_days, sources)}
     readings: dict[str, Reading | None] = {}
     for rule in rules:
         price = newest.get(rule.coin)
@@ -41,6 +46,7 @@ def read(
                 service.Interval.M5,
                 now,
                 raw_lookback_days,
+                sources,
             )
             low = min((b.low for b in history), default=price.price_usd)
             high = max((b.high for b in history), default=price.price_usd)

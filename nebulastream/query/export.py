@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from nebulastream.query.base import QueryEngine
 from nebulastream.query.service import MAX_POINTS, HistoryPoint, Interval, history
+from nebulastream.query.sql import BEST, Sources
 from nebulastream.timeutil import compact, floor_to, iso_z
 
 # The columns of a history download, in the order of the JSON point (one definition).
@@ -50,6 +51,8 @@ def _text(value: Any) -> str:
         return iso_z(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, list):  # a point's sources: names never hold ';'
+        return ";".join(value)
     return str(value)
 
 
@@ -90,12 +93,13 @@ def long_history(
     now: datetime,
     raw_lookback_days: int,
     on_piece: Callable[[int, int], None] | None = None,
+    sources: Sources = BEST,
 ) -> History:
     """`service.history` over any range, piece by piece; `on_piece(done, total)` after each."""
     ranges = pieces(start, end, interval)
     points: list[HistoryPoint] = []
     for done, (lo, hi) in enumerate(ranges, start=1):
-        points += history(engine, coin, lo, hi, interval, now, raw_lookback_days)
+        points += history(engine, coin, lo, hi, interval, now, raw_lookback_days, sources)
         if on_piece is not None:
             on_piece(done, len(ranges))
     return History(coin, interval, start, end, points)
@@ -105,7 +109,11 @@ def arrow_table(result: History) -> Any:
     """The history as a pyarrow Table: `ts` a UTC timestamp, the rest as in the JSON."""
     import pyarrow as pa
 
-    kinds = {"ts": pa.timestamp("ms", tz="UTC"), "samples": pa.int64()}
+    kinds = {
+        "ts": pa.timestamp("ms", tz="UTC"),
+        "samples": pa.int64(),
+        "sources": pa.list_(pa.string()),
+    }
     schema = pa.schema([(name, kinds.get(name, pa.float64())) for name in COLUMNS])
     data = {name: [getattr(b, name) for b in result.points] for name in COLUMNS}
     data["ts"] = [b.ts.astimezone(UTC) for b in result.points]

@@ -100,6 +100,20 @@ class HistoryPoint:
     samples: Annotated[int, Field(description="Observations in the bucket.", examples=[12])]
     market_cap_usd: Annotated[float | None, Field(description="Of the last observation.")]
     volume_24h_usd: Annotated[float | None, Field(description="Of the last observation.")]
+    sources: Annotated[
+        list[str],
+        Field(description="The sources the bucket's rows came from.", examples=[["coingecko"]]),
+    ]
+
+
+@dataclass(frozen=True)
+class SourceSpan:
+    """What one source holds for a coin."""
+
+    source: Annotated[str, Field(examples=["coinbase"])]
+    first_ts: UtcTime
+    last_ts: UtcTime
+    rows: Annotated[int, Field(examples=[105120])]
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,7 @@ class CoinInfo:
     rows: Annotated[
         int, Field(description="Stored observations (deduplicated).", examples=[105120])
     ]
+    sources: Annotated[list[SourceSpan], Field(description="Per source, by name.")]
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,23 @@ def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[s
             f"{', '.join(sorted(known))} (e.g. coin=BTC,ETH).",
         )
     return symbols
+
+
+def parse_source(value: str | None, priority: Sequence[str], known: Sequence[str]) -> sql.Sources:
+    """'best' (or None) -> the best source per slot, ranked by `priority` then the other
+    `known` sources; a known source's name -> its rows only; anything else is refused."""
+    ranked = tuple(dict.fromkeys([*priority, *known]))
+    name = (value or "best").strip().lower()
+    if name == "best":
+        return sql.Sources(ranked)
+    if name not in known:
+        raise QueryInputError(
+            "source",
+            f"source={_shorten(value or '')!r} is not a source: use best (the default: each "
+            f"5-minute slot from the first of {', '.join(ranked)} that has it) or one of "
+            f"{', '.join(known)}.",
+        )
+    return sql.Sources(ranked, only=name)
 
 
 def parse_one_coin(value: str, known: Mapping[str, str]) -> str:
@@ -247,7 +279,11 @@ def _raw_since(now: datetime, raw_lookback_days: int) -> date:
 
 
 def latest(
-    engine: QueryEngine, coins: Sequence[str], now: datetime, raw_lookback_days: int
+    engine: QueryEngine,
+    coins: Sequence[str],
+    now: datetime,
+    raw_lookback_days: int,
+    sources: sql.Sources = sql.BEST,
 ) -> list[LatestPrice]:
     """The newest observation of each coin, looking back over the newest days only.
 
@@ -263,7 +299,8 @@ def latest(
     raw_since = _raw_since(now, raw_lookback_days)
     while missing:
         lo = max(hi - timedelta(days=span), EARLIEST_DAY)
-        rows = engine.execute(Query(sql.latest(missing, (lo, hi)), (lo, hi), missing, raw_since))
+        statement = sql.latest(missing, (lo, hi), sources)
+        rows = engine.execute(Query(statement, (lo, hi), missing, raw_since))
         for coin, price, cap, volume, change, ts, source in rows:
             found[coin] = LatestPrice(coin, price, cap, volume, change, _utc(ts), source)
         missing = tuple(c for c in missing if c not in found)
@@ -281,12 +318,13 @@ def history(
     interval: Interval,
     now: datetime,
     raw_lookback_days: int,
+    sources: sql.Sources = sql.BEST,
 ) -> list[HistoryPoint]:
     """OHLC per non-empty bucket over [start, end), oldest first; start/end already validated."""
     check_points(start, end, interval)
     days = (start.date(), (end - timedelta(microseconds=1)).date())
     statement = sql.history(
-        coin, _naive(start), _naive(end), interval.seconds, days, engine.dialect
+        coin, _naive(start), _naive(end), interval.seconds, days, engine.dialect, sources
     )
     rows = engine.execute(Query(statement, days, (coin,), _raw_since(now, raw_lookback_days)))
     return [
@@ -299,8 +337,9 @@ def history(
             samples=int(n),
             market_cap_usd=cap,
             volume_24h_usd=vol,
+            sources=names.split(","),
         )
-        for bucket, o, h, low, c, n, cap, vol in rows
+        for bucket, o, h, low, c, n, cap, vol, names in rows
     ]
 
 
@@ -310,8 +349,20 @@ def coin_summaries(
     """Every configured coin (even without data yet) and every other coin in the lake."""
     days = (EARLIEST_DAY, now.date() + ONE_DAY)
     rows = engine.execute(Query(sql.coins(days), days, None, _raw_since(now, raw_lookback_days)))
-    seen = {coin: CoinInfo(coin, _utc(first), _utc(last), int(n)) for coin, first, last, n in rows}
-    ordered = [seen.pop(c, CoinInfo(c, None, None, 0)) for c in configured]
+    spans: dict[str, list[SourceSpan]] = {}
+    for coin, source, first, last, n in rows:
+        spans.setdefault(coin, []).append(SourceSpan(source, _utc(first), _utc(last), int(n)))
+    seen = {
+        coin: CoinInfo(
+            coin,
+            min(s.first_ts for s in held),
+            max(s.last_ts for s in held),
+            sum(s.rows for s in held),
+            held,
+        )
+        for coin, held in spans.items()
+    }
+    ordered = [seen.pop(c, CoinInfo(c, None, None, 0, [])) for c in configured]
     return ordered + sorted(seen.values(), key=lambda s: s.coin)
 
 

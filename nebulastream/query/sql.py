@@ -26,9 +26,20 @@ COLUMNS: tuple[str, ...] = tuple(CURATED_COLUMNS)
 _COLUMN_LIST = ", ".join(COLUMNS)
 
 DIALECTS: dict[str, dict[str, str]] = {
-    "trino": {"max_by": "max_by", "min_by": "min_by"},
-    "duckdb": {"max_by": "arg_max_null", "min_by": "arg_min_null"},
+    "trino": {
+        "max_by": "max_by",
+        "min_by": "min_by",
+        "source_list": "array_join(array_sort(array_distinct(array_agg(source))), ',')",
+    },
+    "duckdb": {
+        "max_by": "arg_max_null",
+        "min_by": "arg_min_null",
+        "source_list": "array_to_string(list_sort(list_distinct(list(source))), ',')",
+    },
 }
+
+# The grid `best` picks a source on: one 5-minute slot (the fetch grid, the candle span).
+SLOT_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,35 @@ class Statement:
 
     sql: str
     params: tuple[SqlValue, ...]
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Which observations answer: one source's rows (`only`), or, with `only` None (`best`),
+    per coin and 5-minute slot the rows of the highest-ranked source that has the slot, so
+    two sources never share (and double) a slot. Rank: the order of `priority`; sources not
+    in it come after, by name."""
+
+    priority: tuple[str, ...] = ()
+    only: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.only or "best"
+
+    def rank(self) -> Statement:
+        """SQL ranking a row's `source` (0 = preferred); values as parameters."""
+        if not self.priority:
+            return Statement("0", ())
+        whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(self.priority)))
+        return Statement(f"CASE source {whens} ELSE {len(self.priority)} END", self.priority)
+
+    def only_filter(self) -> Statement:
+        return Statement(" AND source = ?", (self.only,)) if self.only else Statement("", ())
+
+
+BEST = Sources()
+_EPOCH_S = "date_diff('second', TIMESTAMP '1970-01-01 00:00:00', ts)"
 
 
 def day_param(day: date) -> str:
@@ -172,40 +212,65 @@ observations AS (
     return Statement(sql, params)
 
 
-def latest(coins: tuple[str, ...], days: tuple[date, date]) -> Statement:
-    """The newest observation of each coin among the given days (ties: latest fetch)."""
+def latest(coins: tuple[str, ...], days: tuple[date, date], sources: Sources = BEST) -> Statement:
+    """The newest observation of each coin among the given days: its newest 5-minute slot,
+    that slot's best-ranked source (`sources`), then the newest row (ties: latest fetch)."""
+    rank, only = sources.rank(), sources.only_filter()
     sql = f"""SELECT coin, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, ts, source
 FROM (
   SELECT coin, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, ts, source,
-         row_number() OVER (PARTITION BY coin ORDER BY ts DESC, fetched_at DESC, source) AS recency
-  FROM observations
-  WHERE {PARTITION_COLUMN} BETWEEN ? AND ? AND ts >= CAST(? AS TIMESTAMP)
-    AND coin IN ({_in_list(len(coins))})
+         row_number() OVER (
+           PARTITION BY coin
+           ORDER BY epoch_s - epoch_s % {SLOT_SECONDS} DESC, {rank.sql}, source, ts DESC,
+                    fetched_at DESC
+         ) AS recency
+  FROM (
+    SELECT coin, price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, ts, source,
+           fetched_at, {_EPOCH_S} AS epoch_s
+    FROM observations
+    WHERE {PARTITION_COLUMN} BETWEEN ? AND ? AND ts >= CAST(? AS TIMESTAMP)
+      AND coin IN ({_in_list(len(coins))}){only.sql}
+  ) AS timed
 ) AS ranked
 WHERE recency = 1
 ORDER BY coin"""
     start = datetime(days[0].year, days[0].month, days[0].day)
-    return Statement(sql, (day_param(days[0]), day_param(days[1]), time_param(start), *coins))
+    params = (
+        *rank.params,
+        day_param(days[0]),
+        day_param(days[1]),
+        time_param(start),
+        *coins,
+        *only.params,
+    )
+    return Statement(sql, params)
 
 
+# OHLC over candles and points alike: a point's price is its open, high, low and close.
 HISTORY_TEMPLATE = """SELECT bucket,
-       {min_by}(price_usd, ts) AS open,
-       max(price_usd) AS high,
-       min(price_usd) AS low,
+       {min_by}(coalesce(open_usd, price_usd), ts) AS open,
+       max(coalesce(high_usd, price_usd)) AS high,
+       min(coalesce(low_usd, price_usd)) AS low,
        {max_by}(price_usd, ts) AS close,
        count(*) AS samples,
        {max_by}(market_cap_usd, ts) AS market_cap_usd,
-       {max_by}(volume_24h_usd, ts) AS volume_24h_usd
+       {max_by}(volume_24h_usd, ts) AS volume_24h_usd,
+       {source_list} AS sources
 FROM (
-  SELECT epoch_s - epoch_s % ? AS bucket, ts, price_usd, market_cap_usd, volume_24h_usd
+  SELECT epoch_s - epoch_s % ? AS bucket, ts, price_usd, open_usd, high_usd, low_usd,
+         market_cap_usd, volume_24h_usd, source,
+         dense_rank() OVER (
+           PARTITION BY epoch_s - epoch_s % {slot} ORDER BY {rank}, source
+         ) AS pick
   FROM (
-    SELECT date_diff('second', TIMESTAMP '1970-01-01 00:00:00', ts) AS epoch_s,
-           ts, price_usd, market_cap_usd, volume_24h_usd
+    SELECT {epoch_s} AS epoch_s,
+           ts, price_usd, open_usd, high_usd, low_usd, market_cap_usd, volume_24h_usd, source
     FROM observations
     WHERE coin = ? AND {dt} BETWEEN ? AND ?
-      AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP)
+      AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP){only}
   ) AS picked
 ) AS bucketed
+WHERE pick = 1
 GROUP BY bucket
 ORDER BY bucket"""
 
@@ -217,26 +282,38 @@ def history(
     interval_seconds: int,
     days: tuple[date, date],
     dialect: str,
+    sources: Sources = BEST,
 ) -> Statement:
     """OHLC buckets of `interval_seconds` since the Unix epoch over [start, end); `bucket` is
-    the bucket start in Unix seconds. Naive UTC datetimes in, empty buckets never appear."""
-    sql = HISTORY_TEMPLATE.format(dt=PARTITION_COLUMN, **DIALECTS[dialect])
+    the bucket start in Unix seconds, `sources` the comma-joined names its rows came from.
+    Naive UTC datetimes in, empty buckets never appear."""
+    rank, only = sources.rank(), sources.only_filter()
+    sql = HISTORY_TEMPLATE.format(
+        dt=PARTITION_COLUMN,
+        slot=SLOT_SECONDS,
+        epoch_s=_EPOCH_S,
+        rank=rank.sql,
+        only=only.sql,
+        **DIALECTS[dialect],
+    )
     params = (
         interval_seconds,
+        *rank.params,
         coin,
         day_param(days[0]),
         day_param(days[1]),
         time_param(start),
         time_param(end),
+        *only.params,
     )
     return Statement(sql, params)
 
 
 def coins(days: tuple[date, date]) -> Statement:
-    """Each coin's first and last timestamp and row count over the given days."""
-    sql = f"""SELECT coin, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS observations
+    """Per coin and source: first and last timestamp and row count over the given days."""
+    sql = f"""SELECT coin, source, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS observations
 FROM observations
 WHERE {PARTITION_COLUMN} BETWEEN ? AND ?
-GROUP BY coin
-ORDER BY coin"""
+GROUP BY coin, source
+ORDER BY coin, source"""
     return Statement(sql, (day_param(days[0]), day_param(days[1])))

@@ -211,6 +211,7 @@ def test_csv_round_trips_through_pandas_to_the_json_values(
     from_csv["ts"] = pd.to_datetime(from_csv["ts"], utc=True)
     from_json = pd.DataFrame(points)
     from_json["ts"] = pd.to_datetime(from_json["ts"], utc=True)
+    from_json["sources"] = from_json["sources"].str.join(";")  # one field, names split by ';'
     assert len(from_json) > 0
     pd.testing.assert_frame_equal(from_csv, from_json[list(from_csv.columns)], check_dtype=False)
     assert list(from_csv.columns) == list(export.COLUMNS) == list(points[0])
@@ -230,7 +231,7 @@ def test_csv_download_is_named_after_coin_interval_and_range_and_cached_like_jso
     json_answer = history(client, **params, interval="1h")
     assert answer.headers["cache-control"] == json_answer.headers["cache-control"]
     assert answer.text.startswith(
-        "ts,open,high,low,close,samples,market_cap_usd,volume_24h_usd\r\n"
+        "ts,open,high,low,close,samples,market_cap_usd,volume_24h_usd,sources\r\n"
     )
     assert "2026-11-27T12:00:00.000Z,3000.0," in answer.text
 

@@ -126,6 +126,7 @@ def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
             "samples": 3,
             "market_cap_usd": 1.0e12,
             "volume_24h_usd": 3.0e10,
+            "sources": ["coingecko"],
         },
         {
             "ts": "2026-11-27T01:00:00.000Z",
@@ -136,6 +137,7 @@ def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
             "samples": 1,
             "market_cap_usd": 1.0e12,
             "volume_24h_usd": 3.0e10,
+            "sources": ["coingecko"],
         },
         {
             "ts": "2026-11-27T03:00:00.000Z",
@@ -146,6 +148,7 @@ def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
             "samples": 1,
             "market_cap_usd": 1.0e12,
             "volume_24h_usd": 3.0e10,
+            "sources": ["coingecko"],
         },
         {
             "ts": "2026-11-27T04:00:00.000Z",
@@ -156,6 +159,7 @@ def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
             "samples": 1,
             "market_cap_usd": 2.0e12,
             "volume_24h_usd": 3.0e10,
+            "sources": ["coingecko"],
         },
         {
             "ts": "2026-11-27T23:00:00.000Z",
@@ -166,6 +170,7 @@ def test_history_buckets_are_epoch_aligned_ohlc_with_empty_buckets_left_out(
             "samples": 1,
             "market_cap_usd": None,
             "volume_24h_usd": 4.0e10,
+            "sources": ["coingecko"],
         },
     ]
 
@@ -272,26 +277,15 @@ def test_default_range_is_the_24_hours_before_the_next_slot(client: TestClient) 
 
 
 def test_coins_lists_first_last_and_deduplicated_row_counts(client: TestClient) -> None:
+    def coin(name: str, first: str, last: str, rows: int) -> dict[str, object]:
+        span = {"first_ts": first, "last_ts": last, "rows": rows}
+        return {"coin": name, **span, "sources": [{"source": "coingecko", **span}]}
+
     assert client.get("/coins").json() == {
         "coins": [
-            {
-                "coin": "BTC",
-                "first_ts": "2026-11-27T00:00:30.000Z",
-                "last_ts": "2026-11-28T04:03:12.000Z",
-                "rows": 8,
-            },
-            {
-                "coin": "ETH",
-                "first_ts": "2026-11-27T12:00:00.000Z",
-                "last_ts": "2026-11-28T04:00:10.000Z",
-                "rows": 2,
-            },
-            {
-                "coin": "SOL",
-                "first_ts": "2026-10-01T10:00:00.000Z",
-                "last_ts": "2026-10-01T10:00:00.000Z",
-                "rows": 1,
-            },
+            coin("BTC", "2026-11-27T00:00:30.000Z", "2026-11-28T04:03:12.000Z", 8),
+            coin("ETH", "2026-11-27T12:00:00.000Z", "2026-11-28T04:00:10.000Z", 2),
+            coin("SOL", "2026-10-01T10:00:00.000Z", "2026-10-01T10:00:00.000Z", 1),
         ]
     }
 

@@ -173,23 +173,48 @@ def test_history_rows_map_to_epoch_aligned_buckets(
             ("samples", "bigint"),
             ("market_cap_usd", "double"),
             ("volume_24h_usd", "double"),
+            ("sources", "varchar"),
         ],
         [
-            ["1795737600", "100.0", "150.0", "90.0", "150.0", "7", None, "4.0E10"],
-            ["1795824000", "67187.3", "67187.3", "67187.3", "67187.3", "1", "1.32E12", "3.1E10"],
+            ["1795737600", "100.0", "150.0", "90.0", "150.0", "7", None, "4.0E10", "coinbase"],
+            [
+                "1795824000",
+                "67187.3",
+                "67187.3",
+                "67187.3",
+                "67187.3",
+                "1",
+                "1.32E12",
+                "3.1E10",
+                "coinbase,coingecko",
+            ],
         ],
     )
     start, end = utc("2026-11-27T00:00:00Z"), utc("2026-11-29T00:00:00Z")
-    result = service.history(engine, "BTC", start, end, Interval.D1, NOW, 2)
-    assert [(p.ts, p.open, p.high, p.low, p.close, p.samples) for p in result] == [
-        (utc("2026-11-27T00:00:00Z"), 100.0, 150.0, 90.0, 150.0, 7),
-        (utc("2026-11-28T00:00:00Z"), 67187.3, 67187.3, 67187.3, 67187.3, 1),
+    best = service.parse_source("best", ["coingecko", "coinbase"], ["coinbase", "bitstamp"])
+    result = service.history(engine, "BTC", start, end, Interval.D1, NOW, 2, best)
+    assert [(p.ts, p.open, p.high, p.low, p.close, p.samples, p.sources) for p in result] == [
+        (utc("2026-11-27T00:00:00Z"), 100.0, 150.0, 90.0, 150.0, 7, ["coinbase"]),
+        (
+            utc("2026-11-28T00:00:00Z"),
+            67187.3,
+            67187.3,
+            67187.3,
+            67187.3,
+            1,
+            ["coinbase", "coingecko"],
+        ),
     ]
     assert result[0].market_cap_usd is None
     (request,) = requests
     assert "max_by(market_cap_usd, ts)" in request["QueryString"]
-    assert request["ExecutionParameters"][-6:] == [
+    assert "array_agg(source)" in request["QueryString"]
+    # the sources' ranks travel as parameters, in priority order
+    assert request["ExecutionParameters"][-9:] == [
         "86400",
+        "'coingecko'",
+        "'coinbase'",
+        "'bitstamp'",
         "'BTC'",
         "'2026-11-27'",
         "'2026-11-28'",

@@ -20,6 +20,7 @@ from nebulastream.query.base import Query
 from nebulastream.query.duckdb import DuckDBEngine
 from nebulastream.query.service import Interval
 from tests.integration.api_lake import CURATED_ROWS, NOW, RAW_SPOT, SLOT
+from tests.integration.test_api_sources import ROWS as SOURCE_ROWS
 from tests.lake_fixtures import utc, write_curated, write_spot
 
 
@@ -68,26 +69,37 @@ def recorded(lake: Path) -> list[tuple[Query, list[tuple[Any, ...]]]]:
     return recording.seen
 
 
-@pytest.fixture(scope="module")
-def glue_on_duckdb(lake: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The Glue tables as DuckDB views over the same files (dt typed as a string)."""
+def glue_views(root: Path) -> duckdb.DuckDBPyConnection:
+    """The Glue tables as DuckDB views over the files under `root` (dt typed as a string)."""
     con = duckdb.connect()
     hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR}"
     columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in RAW_COLUMNS) + "}"
     con.execute("CREATE SCHEMA nebula")
     con.execute(
-        f"CREATE VIEW nebula.prices AS SELECT * FROM read_parquet('{lake}/curated/*/*.parquet', "
+        f"CREATE VIEW nebula.prices AS SELECT * FROM read_parquet('{root}/curated/*/*.parquet', "
         f"{hive})"
     )
     doubles = ", ".join(
         f"CAST({c} AS DOUBLE) AS {c}" if t == "double" else c for c, t in RAW_COLUMNS.items()
     )
-    # Athena's "$path" pseudo-column: the object's URI.
+    raw = f"{root}/raw/*/*.jsonl"
+    # Athena's "$path" pseudo-column: the object's URI. A lake without raw batches reads none.
     con.execute(
         f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt, filename AS "$path" FROM '
-        f"read_json('{lake}/raw/*/*.jsonl', format = 'newline_delimited', columns = {columns}, "
+        f"read_json('{raw}', format = 'newline_delimited', columns = {columns}, "
         f"filename = true, {hive})"
+        if list(root.glob("raw/*/*.jsonl"))
+        else f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, NULL AS dt, NULL AS "$path" '
+        f"FROM (SELECT {', '.join(f'NULL AS {c}' for c in RAW_COLUMNS)}) WHERE false"
     )
+    # Trino's array_join, the one function of the Trino text DuckDB names otherwise.
+    con.execute("CREATE MACRO array_join(items, sep) AS array_to_string(items, sep)")
+    return con
+
+
+@pytest.fixture(scope="module")
+def glue_on_duckdb(lake: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = glue_views(lake)
     yield con
     con.close()
 
@@ -176,3 +188,34 @@ def test_duckdb_dialect_keeps_trinos_null_semantics_for_the_last_value() -> None
     assert con.execute(f"SELECT {trino_like}(x, y) FROM {rows}").fetchall() == [(None,)]
     # ...which plain max_by on DuckDB would not give:
     assert con.execute(f"SELECT max_by(x, y) FROM {rows}").fetchall() == [(1.0,)]
+
+
+@pytest.mark.parametrize("only", [None, "coinbase", "bitstamp"])
+def test_trino_history_over_several_sources_answers_like_the_engine(
+    tmp_path: Path, only: str | None
+) -> None:
+    write_curated(tmp_path, SOURCE_ROWS)
+    engine = DuckDBEngine(tmp_path, recheck_seconds=0)
+    con = glue_views(tmp_path)
+    known = ["coingecko", "coinbase", "bitstamp"]
+    sources = service.parse_source(only, ["coinbase", "coingecko"], known)
+    start, end = utc("2026-11-27T00:00:00Z"), utc("2026-11-27T01:00:00Z")
+    days = (date(2026, 11, 27), date(2026, 11, 27))
+    try:
+        for interval in (Interval.M5, Interval.H1):
+            args = (start.replace(tzinfo=None), end.replace(tzinfo=None), interval.seconds, days)
+            query = Query(
+                service.sql.history("BTC", *args, "trino", sources), days, ("BTC",), days[0]
+            )
+            local = Query(
+                service.sql.history("BTC", *args, "duckdb", sources), days, ("BTC",), days[0]
+            )
+            full = _athena().statement(query)
+            rows = con.execute(full.sql, list(full.params)).fetchall()
+            # market cap and 24 h volume (columns 6, 7) are left out: candles have none, and
+            # DuckDB's max_by skips the NULL that Trino's returns (sql.DIALECTS)
+            assert [r[:6] + r[8:] for r in rows] == [r[:6] + r[8:] for r in engine.execute(local)]
+            assert rows
+    finally:
+        con.close()
+        engine.close()

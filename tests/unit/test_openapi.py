@@ -73,4 +73,13 @@ def test_history_lists_the_intervals_and_times_are_documented_as_date_time(
     assert point["ts"]["format"] == "date-time"
     assert set(point) == {
         "ts", "open", "high", "low", "close", "samples", "market_cap_usd", "volume_24h_usd",
+        "sources",
     }  # fmt: skip
+
+
+def test_source_is_best_or_a_registry_name(spec: dict[str, Any]) -> None:
+    for path in ("/prices/latest", "/prices/history"):
+        params = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        assert params["source"]["schema"]["$ref"] == "#/components/schemas/SourceName"
+    names = spec["components"]["schemas"]["SourceName"]["enum"]
+    assert names == ["best", "coingecko", "coinbase", "bitstamp"]
