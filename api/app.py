@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from api import errors
 from api.guard import RequestGuard
 from api.head import HeadAsGet, document_head
-from api.routers import alerts, coins, dashboard, docs, health, prices
+from api.routers import alerts, coins, dashboard, docs, health, prices, sources
 from nebulastream import __version__
 
 DESCRIPTION = """\
@@ -36,6 +36,7 @@ def create_app() -> FastAPI:
         openapi_tags=[
             {"name": "prices", "description": "Latest prices and history."},
             {"name": "coins", "description": "What the lake holds."},
+            {"name": "sources", "description": "Where prices come from, and their terms."},
             {"name": "health", "description": "Liveness and data freshness."},
             {"name": "alerts", "description": "Price alert rules, their state and firings."},
         ],
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(prices.router)
     app.include_router(coins.router)
+    app.include_router(sources.router)
     app.include_router(health.router)
     app.include_router(alerts.router)
     dashboard.install(app)

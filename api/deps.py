@@ -83,9 +83,7 @@ class Lake:
 
     def sources(self, value: str | None) -> Sources:
         """`best` (ranked by NEBULA_SOURCE_PRIORITY) or one source's rows."""
-        return service.parse_source(
-            value, self.settings.source_priority, self.settings.known_sources
-        )
+        return service.parse_source(value, self.settings.ranked_sources)
 
     def latest(
         self, coins: Sequence[str], sources: Sources | None = None

@@ -24,6 +24,8 @@ __all__ = [
     "HistoryResponse",
     "LatestPrice",
     "LatestResponse",
+    "SourceInfo",
+    "SourcesResponse",
 ]
 
 
@@ -90,6 +92,23 @@ class HistoryResponse(BaseModel):
 
 class CoinsResponse(BaseModel):
     coins: list[CoinInfo]
+
+
+class SourceInfo(BaseModel):
+    source: str = Field(
+        description="The registry name: a value of `source=`.", examples=["coinbase"]
+    )
+    title: str = Field(examples=["Coinbase Exchange"])
+    kind: Literal["points", "candles"] = Field(
+        description="points: observations at an instant; candles: 5-minute OHLC buckets."
+    )
+    terms: str = Field(description="Attribution and terms the source's data comes with.")
+
+
+class SourcesResponse(BaseModel):
+    sources: list[SourceInfo] = Field(
+        description="Every registered source, in the order `source=best` prefers them."
+    )
 
 
 class HealthResponse(BaseModel):

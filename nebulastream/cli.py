@@ -296,9 +296,7 @@ def sources_command() -> None:
     table = Table(title="sources (NEBULA_SOURCE_PRIORITY order first)", title_justify="left")
     for column in ("source", "serves", "coins", "limits", "base URL"):
         table.add_column(column, overflow="fold")
-    ordered = [registry.spec(n) for n in priority] + [
-        s for n, s in registry.REGISTRY.items() if n not in priority
-    ]
+    ordered = [registry.spec(n) for n in settings.ranked_sources]
     spot = registry.default_spot(priority).name
     backfill_default = registry.default_backfill(priority).name
     for spec in ordered:
@@ -748,7 +746,7 @@ def export_command(
     try:
         symbol = service.parse_one_coin(coin, settings.known_coin_ids)
         lo, hi = service.resolve_range(start, end, now, settings.fetch_interval_seconds)
-        sources = service.parse_source(source, settings.source_priority, settings.known_sources)
+        sources = service.parse_source(source, settings.ranked_sources)
     except service.QueryInputError as error:
         fail(str(error).replace(f"{error.parameter}=", f"--{error.parameter} "), code=2)
     try:

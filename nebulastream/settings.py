@@ -184,9 +184,10 @@ class Settings(BaseSettings):
         return {**DEFAULT_COIN_IDS, **self.coin_ids}
 
     @property
-    def known_sources(self) -> tuple[str, ...]:
-        """Every registry source's name, in registry order."""
-        return tuple(registry.REGISTRY)
+    def ranked_sources(self) -> tuple[str, ...]:
+        """Every registry source, NEBULA_SOURCE_PRIORITY's first, then the rest in registry
+        order: the rank `source=best` picks a slot's source by."""
+        return tuple(dict.fromkeys([*self.source_priority, *registry.REGISTRY]))
 
     def source_base_url(self, name: str) -> str:
         """The configured API root of a registry source: NEBULA_<NAME>_BASE_URL."""

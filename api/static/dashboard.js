@@ -39,7 +39,13 @@
     gap: "rgba(245, 184, 75, 0.07)",
     gapEdge: "rgba(245, 184, 75, 0.45)",
     alert: "#ff7a90",
+    up: "#3ecf8e",
+    down: "#ff6b81",
+    none: "rgba(0, 0, 0, 0)",
   };
+  // A range is drawn as candles when more than this share of its buckets come from candle
+  // sources only (GET /sources says which sources serve candles).
+  const CANDLE_SHARE = 0.5;
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -54,6 +60,9 @@
     alertsPanel: $("alerts-panel"),
     alerts: $("alerts"),
     alertsSummary: $("alerts-summary"),
+    chartSources: $("chart-sources"),
+    attribution: $("attribution"),
+    legend: $("legend"),
   };
 
   const state = {
@@ -70,6 +79,7 @@
     firstChart: false,
     rules: [], // GET /alerts: rules with their state
     firings: [], // GET /alerts/history since the chart's start: what fired, with values
+    sources: new Map(), // GET /sources: name -> {title, kind, terms}, in best's order
   };
 
   // ---------------------------------------------------------------- formatting
@@ -308,6 +318,7 @@
       );
     }
     updateCards();
+    paintAttribution();
     if (state.latestLoaded && state.latest.size === 0) {
       showBanner(
         "empty",
@@ -353,9 +364,12 @@
     return Math.max(240, Math.min(420, Math.round(window.innerHeight * 0.45)));
   }
 
+  const candleMode = () => Boolean(state.view?.candles);
+  const lineColor = (color) => () => (candleMode() ? COLORS.none : color);
+
   // Points with no neighbour would be invisible on a line: draw those as dots.
   function lonePoints(u, seriesIdx, show) {
-    if (show) return null;
+    if (show || candleMode()) return null;
     const ys = u.data[seriesIdx];
     const idxs = [];
     for (let i = 0; i < ys.length; i++) {
@@ -394,6 +408,40 @@
       }
     }
     ctx.restore();
+  }
+
+  // Candle mode: a wick from low to high and a body from open to close per bucket, green when
+  // it closed at or above its open. data-candles counts what was drawn.
+  function drawCandles(u) {
+    const view = state.view;
+    let drawn = 0;
+    if (view && view.candles) {
+      const { ctx } = u;
+      const step = RANGES[view.range].step;
+      const px = uPlot.pxRatio;
+      const slot = u.valToPos(view.start + step, "x", true) - u.valToPos(view.start, "x", true);
+      const body = Math.max(1 * px, Math.min(14 * px, slot * 0.7));
+      ctx.save();
+      for (let i = 0; i < view.x.length; i++) {
+        if (view.close[i] == null) continue;
+        const x = Math.round(u.valToPos(view.x[i] + step / 2, "x", true));
+        const [o, h, l, c] = ["open", "high", "low", "close"].map((k) =>
+          u.valToPos(view[k][i], "y", true),
+        );
+        const color = view.close[i] >= view.open[i] ? COLORS.up : COLORS.down;
+        ctx.strokeStyle = color;
+        ctx.fillStyle = color;
+        ctx.lineWidth = 1 * px;
+        ctx.beginPath();
+        ctx.moveTo(x + 0.5, h);
+        ctx.lineTo(x + 0.5, l);
+        ctx.stroke();
+        ctx.fillRect(x - body / 2, Math.min(o, c), body, Math.max(1 * px, Math.abs(c - o)));
+        drawn += 1;
+      }
+      ctx.restore();
+    }
+    el.chart.dataset.candles = String(drawn);
   }
 
   // One mark per alert firing of the charted coin: a dashed line at its time and, for price
@@ -453,13 +501,14 @@
       return;
     }
     const n = view.samples[i];
+    const from = `${n} sample${n === 1 ? "" : "s"} · ${titles(view.sources[i]).join(", ")}`;
     if (view.high[i] === view.low[i]) {
-      el.readout.textContent = `${when(view.x[i])} · ${usd(view.close[i])} · ${n} sample${n === 1 ? "" : "s"}`;
+      el.readout.textContent = `${when(view.x[i])} · ${usd(view.close[i])} · ${from}`;
       return;
     }
     el.readout.textContent =
       `${when(view.x[i])} · O ${usd(view.open[i])} H ${usd(view.high[i])} ` +
-      `L ${usd(view.low[i])} C ${usd(view.close[i])} · ${n} sample${n === 1 ? "" : "s"}`;
+      `L ${usd(view.low[i])} C ${usd(view.close[i])} · ${from}`;
   }
 
   function summary(view) {
@@ -493,16 +542,18 @@
         },
         series: [
           {},
-          { label: "High", stroke: COLORS.bandEdge, width: 1, points: { show: false } },
-          { label: "Low", stroke: COLORS.bandEdge, width: 1, points: { show: false } },
+          // In candle mode the line and band give way to the candles (drawCandles); they stay
+          // in the data, so the y scale and the cursor work alike in both modes.
+          { label: "High", stroke: lineColor(COLORS.bandEdge), width: 1, points: { show: false } },
+          { label: "Low", stroke: lineColor(COLORS.bandEdge), width: 1, points: { show: false } },
           {
             label: "Close",
-            stroke: COLORS.close,
+            stroke: lineColor(COLORS.close),
             width: 2,
             points: { size: 5, fill: COLORS.close, filter: lonePoints },
           },
         ],
-        bands: [{ series: [1, 2], fill: COLORS.band }],
+        bands: [{ series: [1, 2], fill: lineColor(COLORS.band) }],
         axes: [
           {
             stroke: COLORS.axis,
@@ -519,7 +570,11 @@
               splits.map((v) => usdTick(v, increment)),
           },
         ],
-        hooks: { drawAxes: [shadeGaps], draw: [markFirings], setCursor: [showReadout] },
+        hooks: {
+          drawAxes: [shadeGaps],
+          draw: [drawCandles, markFirings],
+          setCursor: [showReadout],
+        },
       },
       [[], [], [], []],
       el.chart,
@@ -541,7 +596,9 @@
       low: [],
       close: [],
       samples: [],
+      sources: [],
       gaps: [],
+      candles: false,
     };
     let previous = null;
     for (const p of points) {
@@ -553,6 +610,10 @@
       pushRow(view, ts, p);
       previous = ts;
     }
+    const fromCandles = points.filter((p) =>
+      p.sources.every((name) => state.sources.get(name)?.kind === "candles"),
+    ).length;
+    view.candles = points.length > 0 && fromCandles > points.length * CANDLE_SHARE;
     // Missing data at the ends counts as a gap once it spans more than the bucket in progress.
     if (points.length) {
       const first = epoch(points[0].ts);
@@ -569,6 +630,51 @@
     view.low.push(p ? p.low : null);
     view.close.push(p ? p.close : null);
     view.samples.push(p ? p.samples : null);
+    view.sources.push(p ? p.sources : []);
+  }
+
+  // ---------------------------------------------------------------- attribution
+
+  // Registry names -> titles, in best's order (unknown names as they are).
+  function titles(names) {
+    const known = [...state.sources.keys()].filter((name) => names.includes(name));
+    const other = names.filter((name) => !state.sources.has(name));
+    return [...known, ...other].map((name) => state.sources.get(name)?.title ?? name);
+  }
+
+  // "Data: CoinGecko, Coinbase Exchange via NebulaStream" under the chart (what it shows) and
+  // in the footer (everything on the page), each title linked to the terms it comes with.
+  function paintAttribution() {
+    const charted = new Set(state.view ? state.view.sources.flat() : []);
+    const shown = new Set(charted);
+    for (const row of state.latest.values()) shown.add(row.source);
+    attribute(el.chartSources, [...charted]);
+    attribute(el.attribution, [...shown]);
+    el.chart.dataset.sources = [...charted].sort().join(",");
+  }
+
+  function attribute(target, names) {
+    if (!names.length) {
+      target.textContent = "";
+      return;
+    }
+    const parts = [document.createTextNode("Data: ")];
+    titles(names).forEach((title, i) => {
+      const name = [...state.sources.keys()].find((n) => state.sources.get(n).title === title);
+      const terms = name ? state.sources.get(name).terms : "";
+      const url = terms.match(/https?:\/\/[^\s)]+/)?.[0];
+      if (i) parts.push(document.createTextNode(", "));
+      const link = document.createElement(url ? "a" : "span");
+      link.textContent = title;
+      if (url) {
+        link.href = url;
+        link.rel = "noopener";
+      }
+      if (terms) link.title = terms;
+      parts.push(link);
+    });
+    parts.push(document.createTextNode(" via NebulaStream"));
+    target.replaceChildren(...parts);
   }
 
   function chartState(kind, text, retry) {
@@ -625,7 +731,12 @@
     hideBanner("history");
     state.view = toView(coin, range, start, end, body.points);
     const v = state.view;
+    const drawn = v.candles ? "candles" : "close";
+    el.title.textContent = `${coin} · ${RANGES[range].label} · ${RANGES[range].bucket} ${drawn} (USD)`;
+    el.chart.dataset.mode = v.candles ? "candles" : "line";
+    el.legend.dataset.mode = el.chart.dataset.mode;
     setChartData([v.x, v.high, v.low, v.close]);
+    paintAttribution();
     el.readout.textContent = summary(v);
     if (!body.points.length) {
       chartState("empty", emptyText(coin, range));
@@ -756,8 +867,12 @@
   async function loadCoins({ fresh }) {
     if (state.coins.length) return true;
     try {
-      const body = await api("coins", null, { fresh });
+      const [body, registry] = await Promise.all([
+        api("coins", null, { fresh }),
+        api("sources", null, { fresh }),
+      ]);
       state.coins = body.coins.map((c) => c.coin);
+      state.sources = new Map(registry.sources.map((s) => [s.source, s]));
     } catch (error) {
       chartState("error", `Could not load the coin list: ${error.message}`, true);
       return false;

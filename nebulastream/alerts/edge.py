@@ -177,7 +177,7 @@ class Alerts:
         if self.engine is None:
             self.engine = make_alert_engine(self.settings)
         settings = self.settings
-        best = parse_source(None, settings.source_priority, settings.known_sources)
+        best = parse_source(None, settings.ranked_sources)
         return query_reader(self.engine, settings.raw_lookback_days, best)
 
     def after_fetch(self, *, now: datetime, owner: str) -> AlertRun | None:

@@ -163,21 +163,19 @@ def parse_coins(value: str | None, known: Mapping[str, str], default: Sequence[s
     return symbols
 
 
-def parse_source(value: str | None, priority: Sequence[str], known: Sequence[str]) -> sql.Sources:
-    """'best' (or None) -> the best source per slot, ranked by `priority` then the other
-    `known` sources; a known source's name -> its rows only; anything else is refused."""
-    ranked = tuple(dict.fromkeys([*priority, *known]))
+def parse_source(value: str | None, ranked: Sequence[str]) -> sql.Sources:
+    """'best' (or None) -> per slot the first of the `ranked` sources that has it; one of
+    their names -> its rows only; anything else is refused."""
     name = (value or "best").strip().lower()
     if name == "best":
-        return sql.Sources(ranked)
-    if name not in known:
+        return sql.Sources(tuple(ranked))
+    if name not in ranked:
         raise QueryInputError(
             "source",
             f"source={_shorten(value or '')!r} is not a source: use best (the default: each "
-            f"5-minute slot from the first of {', '.join(ranked)} that has it) or one of "
-            f"{', '.join(known)}.",
+            f"5-minute slot from the first of {', '.join(ranked)} that has it) or one of them.",
         )
-    return sql.Sources(ranked, only=name)
+    return sql.Sources(tuple(ranked), only=name)
 
 
 def parse_one_coin(value: str, known: Mapping[str, str]) -> str:

@@ -283,7 +283,7 @@ def test_every_bucket_is_built_from_one_source_per_slot_in_priority_order(
     if rows:
         write_curated(root, rows)
     engine = DuckDBEngine(root, recheck_seconds=0)
-    sources = service.parse_source(only, PRIORITY, PRIORITY)
+    sources = service.parse_source(only, PRIORITY)
     try:
         for interval in (Interval.M5, Interval.M15, Interval.H1):
             points = service.history(

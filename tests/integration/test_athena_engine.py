@@ -191,7 +191,7 @@ def test_history_rows_map_to_epoch_aligned_buckets(
         ],
     )
     start, end = utc("2026-11-27T00:00:00Z"), utc("2026-11-29T00:00:00Z")
-    best = service.parse_source("best", ["coingecko", "coinbase"], ["coinbase", "bitstamp"])
+    best = service.parse_source("best", ["coingecko", "coinbase", "bitstamp"])
     result = service.history(engine, "BTC", start, end, Interval.D1, NOW, 2, best)
     assert [(p.ts, p.open, p.high, p.low, p.close, p.samples, p.sources) for p in result] == [
         (utc("2026-11-27T00:00:00Z"), 100.0, 150.0, 90.0, 150.0, 7, ["coinbase"]),

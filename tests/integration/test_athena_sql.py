@@ -197,8 +197,7 @@ def test_trino_history_over_several_sources_answers_like_the_engine(
     write_curated(tmp_path, SOURCE_ROWS)
     engine = DuckDBEngine(tmp_path, recheck_seconds=0)
     con = glue_views(tmp_path)
-    known = ["coingecko", "coinbase", "bitstamp"]
-    sources = service.parse_source(only, ["coinbase", "coingecko"], known)
+    sources = service.parse_source(only, ["coinbase", "coingecko", "bitstamp"])
     start, end = utc("2026-11-27T00:00:00Z"), utc("2026-11-27T01:00:00Z")
     days = (date(2026, 11, 27), date(2026, 11, 27))
     try:

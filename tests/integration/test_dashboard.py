@@ -6,6 +6,7 @@ curated Parquet, raw JSON Lines batches, a gap, a stale coin, a coin without dat
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -37,9 +39,10 @@ from playwright.sync_api import (
 from nebulastream.alerts.edge import Alerts, make_senders
 from nebulastream.lake.storage import LocalLake
 from nebulastream.settings import Settings
-from nebulastream.timeutil import parse_time, utcnow
+from nebulastream.timeutil import floor_to, parse_time, utcnow
 from tests.integration import dashboard_lake
 from tests.integration.dashboard_lake import CONFIGURED, FixtureLake
+from tests.lake_fixtures import Row, write_curated
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboard")]
 
@@ -202,6 +205,12 @@ class Dashboard:
 
 @pytest.fixture
 def dashboard(playwright: Playwright, server: Server, tmp_path: Path) -> Iterator[Dashboard]:
+    with _browse(playwright, server.url, tmp_path) as board:
+        yield board
+
+
+@contextmanager
+def _browse(playwright: Playwright, base: str, tmp_path: Path) -> Iterator[Dashboard]:
     context = playwright.chromium.launch_persistent_context(
         tmp_path / "profile",  # a fresh user-data dir: cold cache, no state from other tests
         executable_path=str(CHROMIUM),
@@ -212,7 +221,7 @@ def dashboard(playwright: Playwright, server: Server, tmp_path: Path) -> Iterato
     )
     page = context.pages[0] if context.pages else context.new_page()
     page.set_default_timeout(15_000)
-    board = Dashboard(page, server.url)
+    board = Dashboard(page, base)
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type in ("error", "warning"):
@@ -573,3 +582,78 @@ def test_alert_firings_are_marked_on_the_chart_and_active_alerts_listed(
     dashboard.settled()
     page.screenshot(path=ARTIFACTS / "dashboard-alerts.png", full_page=True)
     assert dashboard.problems == []
+
+
+# ------------------------------------------------------------------------------ sources
+
+
+@pytest.fixture(scope="module")
+def candle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A lake whose BTC day is Coinbase candles and whose ETH day is CoinGecko points."""
+    root = tmp_path_factory.mktemp("candles")
+    now = utcnow()
+    start = floor_to(now, 300) - timedelta(days=1)
+    rows = []
+    for i in range(288):
+        ts = start + timedelta(minutes=5 * i)
+        o = 60_000 + 400 * math.sin(i / 20)
+        c = 60_000 + 400 * math.sin((i + 1) / 20)
+        rows.append(
+            Row(
+                "BTC",
+                ts,
+                c,
+                market_cap_usd=None,
+                volume_24h_usd=None,
+                change_24h_pct=None,
+                source="coinbase",
+                open_usd=o,
+                high_usd=max(o, c) + 30,
+                low_usd=min(o, c) - 30,
+                span_seconds=300,
+                volume_usd=c * 3,
+            )
+        )
+        rows.append(Row("ETH", ts + timedelta(seconds=40), 3_000 + i))
+    write_curated(root / "lake", rows)
+    lake = FixtureLake(root / "lake", now)
+    running = _serve(lake, root / "serve.log")
+    yield running
+    _stop(running)
+
+
+def test_a_range_of_candles_is_drawn_as_candles_and_attributed_to_its_source(
+    playwright: Playwright, candle_server: Server, tmp_path: Path
+) -> None:
+    with _browse(playwright, candle_server.url, tmp_path) as board:
+        page = board.page
+        board.open("/dashboard#coin=BTC&range=1D")
+        chart = page.locator("#chart")
+        expect(chart).to_have_attribute("data-mode", "candles")
+        points = board.chart_points()
+        assert points >= 287  # the day's candles (the first may fall before the range)
+        expect(chart).to_have_attribute("data-candles", str(points))
+        expect(page.locator("#chart-title")).to_contain_text("5-minute candles")
+        expect(chart).to_have_attribute("data-sources", "coinbase")
+        caption = page.locator("#chart-sources")
+        expect(caption).to_have_text("Data: Coinbase Exchange via NebulaStream")
+        link = caption.locator("a")
+        expect(link).to_have_attribute("href", "https://www.coinbase.com/legal/user_agreement")
+        # the footer names every source on the page: the cards' too
+        expect(page.locator("#attribution")).to_have_text(
+            "Data: CoinGecko, Coinbase Exchange via NebulaStream"
+        )
+        expect(page.locator("#legend .candle-keys")).to_be_visible()
+        expect(page.locator("#legend .line-keys")).to_be_hidden()
+        page.mouse.move(900, 420)
+        expect(page.locator("#readout")).to_contain_text("Coinbase Exchange")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "dashboard-candles.png", full_page=True)
+
+        page.locator('.card[data-coin="ETH"]').click()
+        expect(chart).to_have_attribute("data-mode", "line")
+        board.settled()
+        expect(chart).to_have_attribute("data-candles", "0")
+        expect(caption).to_have_text("Data: CoinGecko via NebulaStream")
+        expect(page.locator("#legend .line-keys")).to_be_visible()
+        assert board.problems == []
