@@ -258,10 +258,7 @@ HISTORY_TEMPLATE = """SELECT bucket,
        {source_list} AS sources
 FROM (
   SELECT epoch_s - epoch_s % ? AS bucket, ts, price_usd, open_usd, high_usd, low_usd,
-         market_cap_usd, volume_24h_usd, source,
-         dense_rank() OVER (
-           PARTITION BY epoch_s - epoch_s % {slot} ORDER BY {rank}, source
-         ) AS pick
+         market_cap_usd, volume_24h_usd, source{pick}
   FROM (
     SELECT {epoch_s} AS epoch_s,
            ts, price_usd, open_usd, high_usd, low_usd, market_cap_usd, volume_24h_usd, source
@@ -269,10 +266,17 @@ FROM (
     WHERE coin = ? AND {dt} BETWEEN ? AND ?
       AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP){only}
   ) AS picked
-) AS bucketed
-WHERE pick = 1
+) AS bucketed{picked}
 GROUP BY bucket
 ORDER BY bucket"""
+# `best`: a row is kept when its source ranks first among the rows of its 5-minute slot. A
+# window min, not a join of the slot minima: Trino inlines a subquery used twice, which would
+# read the observations (S3 objects) twice. Sources outside the ranking share its last rank.
+_BEST_PICK = (
+    ",\n         {rank} AS source_rank,\n"
+    "         min({rank}) OVER (PARTITION BY epoch_s - epoch_s % {slot}) AS best_rank"
+)
+_BEST_WHERE = "\nWHERE source_rank = best_rank"
 
 
 def history(
@@ -286,18 +290,22 @@ def history(
 ) -> Statement:
     """OHLC buckets of `interval_seconds` since the Unix epoch over [start, end); `bucket` is
     the bucket start in Unix seconds, `sources` the comma-joined names its rows came from.
-    Naive UTC datetimes in, empty buckets never appear."""
-    rank, only = sources.rank(), sources.only_filter()
+    Naive UTC datetimes in, empty buckets never appear. One named source needs no pick: its
+    rows are deduplicated per (coin, ts) already."""
+    only = sources.only_filter()
+    rank = sources.rank() if sources.only is None else Statement("", ())
+    pick = _BEST_PICK.format(rank=rank.sql, slot=SLOT_SECONDS) if rank.sql else ""
     sql = HISTORY_TEMPLATE.format(
         dt=PARTITION_COLUMN,
-        slot=SLOT_SECONDS,
         epoch_s=_EPOCH_S,
-        rank=rank.sql,
+        pick=pick,
+        picked=_BEST_WHERE if rank.sql else "",
         only=only.sql,
         **DIALECTS[dialect],
     )
     params = (
         interval_seconds,
+        *rank.params,
         *rank.params,
         coin,
         day_param(days[0]),

@@ -209,12 +209,10 @@ def test_history_rows_map_to_epoch_aligned_buckets(
     (request,) = requests
     assert "max_by(market_cap_usd, ts)" in request["QueryString"]
     assert "array_agg(source)" in request["QueryString"]
-    # the sources' ranks travel as parameters, in priority order
-    assert request["ExecutionParameters"][-9:] == [
+    # the sources' ranks travel as parameters, in priority order (the row's rank, its slot's)
+    assert request["ExecutionParameters"][-12:] == [
         "86400",
-        "'coingecko'",
-        "'coinbase'",
-        "'bitstamp'",
+        *["'coingecko'", "'coinbase'", "'bitstamp'"] * 2,
         "'BTC'",
         "'2026-11-27'",
         "'2026-11-28'",
