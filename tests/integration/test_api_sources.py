@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -75,8 +76,9 @@ def client(lake: Path) -> Iterator[TestClient]:
     engine.close()
 
 
-def history(client: TestClient, interval: str = "5m", **params: str) -> list[dict[str, object]]:
-    answer = client.get(
+def ask(client: TestClient, interval: str = "5m", **params: str) -> httpx.Response:
+    """/prices/history of BTC over the lake's hour."""
+    return client.get(
         "/prices/history",
         params={
             "coin": "BTC",
@@ -86,6 +88,10 @@ def history(client: TestClient, interval: str = "5m", **params: str) -> list[dic
             **params,
         },
     )
+
+
+def history(client: TestClient, interval: str = "5m", **params: str) -> list[dict[str, object]]:
+    answer = ask(client, interval, **params)
     assert answer.status_code == 200, answer.text
     points: list[dict[str, object]] = answer.json()["points"]
     return points
@@ -200,16 +206,7 @@ def test_an_unknown_source_is_a_400_naming_the_known_ones(client: TestClient, pa
 
 
 def test_the_csv_download_carries_the_sources(client: TestClient) -> None:
-    answer = client.get(
-        "/prices/history",
-        params={
-            "coin": "BTC",
-            "start": "2026-11-27T00:00:00Z",
-            "end": "2026-11-27T01:00:00Z",
-            "interval": "1h",
-            "format": "csv",
-        },
-    )
+    answer = ask(client, "1h", format="csv")
     assert answer.text.splitlines()[1].endswith(",bitstamp;coinbase;coingecko")
 
 
