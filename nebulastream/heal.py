@@ -455,7 +455,7 @@ def _finish(
 
 
 def _no_source(said: Mapping[str, str]) -> str:
-    names = sorted(said)
+    names = list(said)  # in the order they were asked
     if all(a == "no data" for a in said.values()):
         return f"no source has it: nothing served by {' or '.join(names)} (unrecoverable)"
     return f"no usable value from {' or '.join(names)} (unrecoverable)"
