@@ -13,6 +13,7 @@ from nebulastream.curation.definition import (
     deviations_sql,
     gaps_sql,
     quarantine_sql,
+    slot_counts_sql,
     spikes_sql,
 )
 from nebulastream.curation.report import (
@@ -81,6 +82,8 @@ def publish_results(
     rows_written: int,
     days_written: list[str],
     days_deleted: list[str],
+    touched: list[tuple[str, int, int]] | None = None,
+    earliest_day: str | None = None,
 ) -> None:
     """After the curated days are in place: quarantine and the report's figures.
 
@@ -102,4 +105,7 @@ def publish_results(
         spikes=[Spike(**row) for row in query(spikes_sql(config))],
         deviations=[Deviation(**row) for row in query(deviations_sql(config))],
         gaps=[Gap(**row) for row in query(gaps_sql(config))],
+        slot_counts=query(slot_counts_sql(config)),
+        touched=touched or [],
+        earliest_day=earliest_day,
     )

@@ -144,6 +144,17 @@ def test_one_heal_fills_both_outages_with_the_served_values_and_a_second_asks_no
     for coin in COINS:
         assert (coins[coin]["gaps"], coins[coin]["missing_slots"]) == (1, 1)
         assert coins[coin]["completeness"] == round((expected - 1) / expected, 6)
+    # The heal's curation run reports completeness over the days it rebuilt: every slot from the
+    # first observation to the last fetched one, less the unrecoverable one.
+    report = json.loads(max((lake / "reports").glob("curation-*.json")).read_text())
+    in_days = 0
+    for day in report["partitions_written"]:
+        lo = epoch(datetime.fromisoformat(day).replace(tzinfo=UTC))
+        in_days += len(range(max(first, lo), min(last + STEP, lo + 86400), STEP))
+    assert in_days > 0
+    for coin in COINS:
+        assert report["completeness"]["by_coin"][coin]["expected"] == in_days
+        assert report["completeness"]["by_coin"][coin]["present"] == in_days - 1
     given_up = json.loads((lake / UNRECOVERABLE).read_text())["slots"]
     stamp = at(nowhere).isoformat().replace("+00:00", ".000Z")
     assert {coin: list(slots) for coin, slots in given_up.items()} == {c: [stamp] for c in COINS}
