@@ -358,14 +358,18 @@ def _heal_once(
         engine.close()
     pool = SourcePool(settings, deadline=120.0)
     try:
-        chains = heal.chains(settings.source_priority, pool.listed)
-        known = heal.load_unrecoverable(lake)
-        skip = () if retry_unrecoverable else known
-        pieces = heal.find_pieces(coverages, symbols, now, start=start, end=end, skip=skip)
+        job = heal.Job(
+            coverages,
+            symbols,
+            heal.chains(settings.source_priority, pool.listed),
+            now,
+            start,
+            end,
+            retry_unrecoverable,
+        )
         if dry_run:
-            _print_heal_plan(heal.plan(pieces, chains, now), pieces)
+            _print_heal_plan(*job.plan(lake))
             return None
-        before = heal.gap_counts(coverages, symbols, now, start, end)
         with _progress(
             "[bold]heal[/] {task.description}", "requests", disable=not show_progress
         ) as bar:
@@ -374,17 +378,7 @@ def _heal_once(
             def advance(request: heal.Request, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=heal.describe(request))
 
-            result = heal.heal(
-                pieces,
-                chains,
-                lake,
-                pool.fetch,
-                now=now,
-                known=known,
-                coins=symbols,
-                gaps_before=before,
-                on_request=advance,
-            )
+            result = job.run(lake, pool.fetch, on_request=advance)
     finally:
         pool.close()
     if result.batches:

@@ -498,3 +498,46 @@ def describe(request: Request) -> str:
     span = f"{iso_z(request.start)} .. {iso_z(request.end)}"
     slots = sum(p.end - p.start for p in request.pieces) // SLOT_SECONDS
     return f"{request.source} {request.coin} {span} ({slots} missing slot(s))"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One heal over a lake, as the edges (CLI, `nebula run`, the heal function) ask for it."""
+
+    coverages: Mapping[str, Coverage]  # query.service.coverage over the whole lake
+    coins: Sequence[str]
+    chains: Chains
+    now: datetime
+    start: datetime | None = None
+    end: datetime | None = None
+    retry_unrecoverable: bool = False
+
+    def pieces(self, known: Mapping[tuple[str, int], GivenUp]) -> list[Piece]:
+        skip = () if self.retry_unrecoverable else known
+        return find_pieces(
+            self.coverages, self.coins, self.now, start=self.start, end=self.end, skip=skip
+        )
+
+    def plan(self, lake: LakeStorage) -> tuple[list[Request], list[Piece]]:
+        """What a heal would ask for (first choice per piece), and the pieces; no request."""
+        pieces = self.pieces(load_unrecoverable(lake))
+        return plan(pieces, self.chains, self.now), pieces
+
+    def run(
+        self,
+        lake: LakeStorage,
+        fetch: Fetch,
+        on_request: OnRequest = lambda request, done, total: None,
+    ) -> HealResult:
+        known = load_unrecoverable(lake)
+        return heal(
+            self.pieces(known),
+            self.chains,
+            lake,
+            fetch,
+            now=self.now,
+            known=known,
+            coins=self.coins,
+            gaps_before=gap_counts(self.coverages, self.coins, self.now, self.start, self.end),
+            on_request=on_request,
+        )
