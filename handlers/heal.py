@@ -1,13 +1,16 @@
-"""Heal Lambda: every hour, refetch the lake's missing 5-minute slots into raw/ (docs/heal.md).
+"""Heal Lambda: every hour, refetch the recent missing 5-minute slots into raw/ (docs/heal.md).
 
-Gaps are found over Athena (as the API reads prices); the raw batches it stores are curated
-by the hourly curate function (30 minutes later), like the fetcher's. Unrecoverable slots are
-recorded in reports/_state/unrecoverable.json; a run that records new ones logs
-`unrecoverable_new` > 0 (a metric filter alarms on it) and a failed run raises (an alarm too).
+Recent gaps come from reports/_state/coverage.json, which each curation run keeps (one GET, no
+Athena query: the hourly heal stays within the stack's $2 a month); the raw batches it stores
+are curated by the hourly curate function half an hour later, like the fetcher's. Older gaps:
+`nebula heal` over the whole lake. A run that records unrecoverable slots publishes one message
+to the stack's alarm topic; a run that raises reaches the topic through its on-failure
+destination.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -16,8 +19,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nebulastream import heal
-from nebulastream.edge import SourcePool, make_engine, make_lake
-from nebulastream.query import service
+from nebulastream.edge import SourcePool, make_lake
 from nebulastream.settings import get_settings
 from nebulastream.timeutil import utcnow
 
@@ -27,20 +29,26 @@ copy_config_to_registered_loggers(source_logger=logger, include={"nebulastream"}
 # Built once per container, reused across invocations.
 settings = get_settings()
 lake = make_lake(settings, s3_client=boto3.client("s3"))
-engine = make_engine(settings)
+sns = boto3.client("sns")
 
 
 @logger.inject_lambda_context(log_event=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
-    """One heal of every configured coin over the whole lake."""
+    """One heal of the configured coins over the days the coverage state holds."""
     now = utcnow()
-    coverages = service.coverage(engine, now, settings.raw_lookback_days, coins=settings.coins)
     pool = SourcePool(settings)
     try:
         chains = heal.chains(settings.source_priority, pool.listed)
-        result = heal.Job(coverages, settings.coins, chains, now).run(lake, pool.fetch)
+        job = heal.Job(heal.load_coverage(lake), settings.coins, chains, now)
+        result = job.run(lake, pool.fetch)
     finally:
         pool.close()
     summary = result.summary()
     logger.info("healed", extra=summary)
+    if result.given_up and settings.alert_topic_arn:
+        sns.publish(
+            TopicArn=settings.alert_topic_arn,
+            Subject="NebulaStream: slots no source has",
+            Message=json.dumps(heal.given_up_message(result), indent=1),
+        )
     return summary

@@ -144,3 +144,61 @@ def last(days: int, now: datetime, step: int = SLOT_SECONDS) -> Range:
     """The slots of the last `days` days up to now's slot (exclusive), as a range."""
     hi = seconds(now) - seconds(now) % step
     return hi - int(timedelta(days=days).total_seconds()), hi
+
+
+# -- the coverage state: what the curation run knows, for a heal that runs no query ------------
+#
+# reports/_state/coverage.json, written by each curation run for the days it rebuilt:
+#   {"version": 1, "coins": {"BTC": {"2026-12-05": [first, last, present, [[a, b], ...]]}}}
+# (Unix seconds: the day's first and last present slot, its present slots, the gaps between).
+# The heal function reads this one small object instead of paying for an Athena query an hour.
+
+STATE_DAYS = 3  # days kept per coin: the heal function's window (heal.RECENT_DAYS) and a spare
+
+DayEntry = tuple[int, int, int, list[Range]]
+
+
+def day_entries(
+    counts: Iterable[Sequence[Any]], gaps_found: Iterable[Sequence[Any]], us: int = 1_000_000
+) -> dict[str, dict[str, DayEntry]]:
+    """Per coin and day: (first, last, present, holes) from the curation run's slot counts
+    (coin, day_us, present, first_us, last_us) and gap ranges (coin, start_us, end_us)."""
+    entries: dict[str, dict[str, DayEntry]] = {}
+    found = sorted((str(c), int(a) // us, int(b) // us) for c, a, b in gaps_found)
+    for coin, day_us, present, first_us, last_us in counts:
+        first, last = int(first_us) // us, int(last_us) // us
+        holes = [(a, b) for c, a, b in found if c == coin and a > first and b <= last]
+        day = utc(int(day_us) // us).date().isoformat()
+        entries.setdefault(str(coin), {})[day] = (first, last, int(present), holes)
+    return entries
+
+
+def merge_state(old: dict[str, Any], fresh: dict[str, dict[str, DayEntry]]) -> dict[str, Any]:
+    """The state with the rebuilt days replaced, keeping each coin's newest STATE_DAYS days."""
+    coins: dict[str, dict[str, Any]] = {
+        coin: dict(days) for coin, days in old.get("coins", {}).items()
+    }
+    for coin, days in fresh.items():
+        for day, (first, last, present, holes) in days.items():
+            coins.setdefault(coin, {})[day] = [first, last, present, [list(h) for h in holes]]
+    kept = {
+        coin: {day: days[day] for day in sorted(days)[-STATE_DAYS:]} for coin, days in coins.items()
+    }
+    return {"version": 1, "coins": kept}
+
+
+def coverage_from_state(state: dict[str, Any], step: int = SLOT_SECONDS) -> dict[str, Coverage]:
+    """Coverage per coin over the days the state holds (a missing day is a hole)."""
+    found = {}
+    for coin, days in state.get("coins", {}).items():
+        ordered = [days[d] for d in sorted(days)]
+        if not ordered:
+            continue
+        holes: list[Range] = []
+        for i, (first, _, _, day_holes) in enumerate(ordered):
+            if i and first > ordered[i - 1][1] + step:
+                holes.append((ordered[i - 1][1] + step, first))
+            holes.extend((int(a), int(b)) for a, b in day_holes)
+        present = sum(int(entry[2]) for entry in ordered)
+        found[coin] = Coverage(coin, int(ordered[0][0]), int(ordered[-1][1]), present, tuple(holes))
+    return found

@@ -28,7 +28,7 @@ from typing import Any
 from nebulastream import completeness
 from nebulastream.completeness import SLOT_SECONDS, Coverage, Range
 from nebulastream.ingest import JSONL
-from nebulastream.lake.layout import UNRECOVERABLE, window_key
+from nebulastream.lake.layout import COVERAGE, UNRECOVERABLE, window_key
 from nebulastream.lake.storage import LakeError, LakeStorage
 from nebulastream.models import Observation, encode_batch
 from nebulastream.sources import registry
@@ -541,3 +541,30 @@ class Job:
             gaps_before=gap_counts(self.coverages, self.coins, self.now, self.start, self.end),
             on_request=on_request,
         )
+
+
+def load_coverage(lake: LakeStorage) -> dict[str, Coverage]:
+    """The recent coverage the curation runs keep (reports/_state/coverage.json): what the heal
+    function reads instead of querying; empty before the first curation run."""
+    if not lake.exists(COVERAGE):
+        return {}
+    try:
+        return completeness.coverage_from_state(json.loads(lake.get(COVERAGE)))
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise LakeError(
+            f"{COVERAGE} in {lake.uri} is unreadable ({error}); delete it, the next curation "
+            "run writes it again."
+        ) from None
+
+
+def given_up_message(result: HealResult) -> dict[str, object]:
+    """What the alarm topic hears about newly unrecoverable slots."""
+    return {
+        "unrecoverable_new": len(result.given_up),
+        "slots": [
+            {"coin": g.coin, "slot": iso_z(completeness.utc(g.slot)), "answers": g.answers}
+            for g in result.given_up[:50]
+        ],
+        "record": UNRECOVERABLE,
+        "retry": "nebula heal --retry-unrecoverable",
+    }

@@ -16,8 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from nebulastream import heal
 from nebulastream.completeness import SLOT_SECONDS as STEP
 from nebulastream.lake.layout import UNRECOVERABLE
+from nebulastream.lake.storage import LocalLake
 from nebulastream.query import service
 from nebulastream.query.duckdb import DuckDBEngine
 from nebulastream.query.service import Interval
@@ -155,6 +157,11 @@ def test_one_heal_fills_both_outages_with_the_served_values_and_a_second_asks_no
     for coin in COINS:
         assert report["completeness"]["by_coin"][coin]["expected"] == in_days
         assert report["completeness"]["by_coin"][coin]["present"] == in_days - 1
+    # The coverage state the curation runs keep for the heal function says the same.
+    recorded = heal.load_coverage(LocalLake(lake))
+    for coin in COINS:
+        assert (recorded[coin].first_slot, recorded[coin].last_slot) == (first, last)
+        assert recorded[coin].holes == ((nowhere, nowhere + STEP),)
     given_up = json.loads((lake / UNRECOVERABLE).read_text())["slots"]
     stamp = at(nowhere).isoformat().replace("+00:00", ".000Z")
     assert {coin: list(slots) for coin, slots in given_up.items()} == {c: [stamp] for c in COINS}

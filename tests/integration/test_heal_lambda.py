@@ -1,6 +1,6 @@
-"""The heal Lambda under moto: coverage from the query engine (a stand-in for Athena that
-answers sql.slot_breaks), candles from an exchange-compatible server on loopback, raw batches
-and the unrecoverable record in S3, and the log line the unrecoverable-gaps alarm counts."""
+"""The heal Lambda under moto: recent gaps from the coverage state curation records, candles
+from an exchange-compatible server on loopback, raw batches and the unrecoverable record in S3,
+and one message to the alarm topic about the slot no source has."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import importlib
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from nebulastream.lake.layout import UNRECOVERABLE
-from nebulastream.query.base import Query
+from nebulastream import completeness
+from nebulastream.lake.layout import COVERAGE, UNRECOVERABLE
 from tests.fake_exchange import Exchange, serve
 
 BUCKET = "nebula-stream-test-data"
@@ -35,29 +35,17 @@ class Context:
     aws_request_id = "c0ffee00-7b61-11e6-9a41-93e8deadbeef"
 
 
-class SlotBreaks:
-    """Answers the coverage query as Athena would for a BTC with one gap; records the query."""
-
-    name = "athena"
-    dialect = "trino"
-
-    def __init__(self) -> None:
-        self.queries: list[Query] = []
-
-    def execute(self, query: Query) -> list[tuple[Any, ...]]:
-        self.queries.append(query)
-        present = (GAP[1] - FIRST) // STEP + (LAST - GAP[1]) // STEP + 1 - 12
-        return [
-            ("BTC", GAP[0] - STEP, GAP[1], present, FIRST),
-            ("BTC", LAST, None, present, FIRST),
-        ]
-
-    def newest_day(self) -> date | None:
-        return None
-
-    def ping(self) -> None: ...
-
-    def close(self) -> None: ...
+def coverage_state() -> dict[str, Any]:
+    """What the curation runs record: 12-02 .. 12-05 for BTC, one hour missing on 12-03."""
+    day = 86400
+    days = {}
+    for n in range(4):
+        lo = FIRST + n * day
+        hi = min(lo + day - STEP, LAST)
+        holes = [list(GAP)] if lo < GAP[0] < hi else []
+        present = (hi - lo) // STEP + 1 - sum((b - a) // STEP for a, b in holes)
+        days[completeness.utc(lo).date().isoformat()] = [lo, hi, present, holes]
+    return {"version": 1, "coins": {"BTC": days}}
 
 
 @pytest.fixture
@@ -76,11 +64,28 @@ def exchange() -> Iterator[tuple[Exchange, str]]:
 
 
 @pytest.fixture
+def alarm_topic(s3: Any) -> tuple[str, str]:
+    """The alarm topic, with a queue subscribed to read what it was told."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    arn = sns.create_topic(Name="nebula-stream-test-alarms")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alarms")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    return arn, queue
+
+
+@pytest.fixture
 def heal_handler(
-    s3: Any, exchange: tuple[Exchange, str], monkeypatch: pytest.MonkeyPatch
+    s3: Any,
+    exchange: tuple[Exchange, str],
+    alarm_topic: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> ModuleType:
+    topic = alarm_topic[0]
+    s3.put_object(Bucket=BUCKET, Key=COVERAGE, Body=json.dumps(coverage_state()).encode())
     monkeypatch.setenv("NEBULA_LAKE_URI", f"s3://{BUCKET}")
-    monkeypatch.setenv("NEBULA_ENGINE", "athena")
+    monkeypatch.setenv("NEBULA_ALERT_TOPIC_ARN", topic)
     monkeypatch.setenv("NEBULA_COINS", "BTC")
     monkeypatch.setenv("NEBULA_COINGECKO_BASE_URL", "http://127.0.0.1:9/api/v3")  # never asked
     monkeypatch.setenv("NEBULA_COINBASE_BASE_URL", exchange[1])
@@ -90,13 +95,15 @@ def heal_handler(
 
     module = importlib.reload(handlers.heal)
     module.logger.registered_handler.stream = io.StringIO()
-    module.engine = SlotBreaks()
     module.utcnow = lambda: NOW
     return module
 
 
 def test_the_hourly_heal_stores_candles_for_the_gap_and_records_the_slot_nobody_has(
-    heal_handler: ModuleType, s3: Any, exchange: tuple[Exchange, str]
+    heal_handler: ModuleType,
+    s3: Any,
+    exchange: tuple[Exchange, str],
+    alarm_topic: tuple[str, str],
 ) -> None:
     market, _ = exchange
 
@@ -108,13 +115,22 @@ def test_the_hourly_heal_stores_candles_for_the_gap_and_records_the_slot_nobody_
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert sorted(keys) == [
         "raw/dt=2026-12-03/coinbase-candles-BTC-20261203T0100Z-20261203T0200Z.jsonl",
+        COVERAGE,
         UNRECOVERABLE,
     ]
     body = s3.get_object(Bucket=BUCKET, Key=UNRECOVERABLE)["Body"].read()
     assert list(json.loads(body)["slots"]["BTC"]) == ["2026-12-03T01:25:00.000Z"]
     assert len(market.requests) == 2
-    [query] = heal_handler.engine.queries
-    assert query.coins == ("BTC",)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [told] = sqs.receive_message(QueueUrl=alarm_topic[1])["Messages"]
+    message = json.loads(json.loads(told["Body"])["Message"])
+    assert message["slots"] == [
+        {
+            "coin": "BTC",
+            "slot": "2026-12-03T01:25:00.000Z",
+            "answers": {"coinbase": "no data", "bitstamp": "no data"},
+        }
+    ]
     logged = [
         json.loads(line)
         for line in heal_handler.logger.registered_handler.stream.getvalue().splitlines()
@@ -123,7 +139,6 @@ def test_the_hourly_heal_stores_candles_for_the_gap_and_records_the_slot_nobody_
     assert healed["unrecoverable_new"] == 1  # what the alarm's metric filter reads
 
     again = heal_handler.handler({"time": "2026-12-05T16:02:00Z"}, Context())
-    # The stand-in still reports the gap (curation makes healed batches visible to Athena):
-    # asked again, the recorded slot is not.
+    # The state still shows the gap until curation runs; asked again, the recorded slot is not.
     assert again["requests"] == 1 and again["unrecoverable_new"] == 0
     assert len(market.requests) == 3
