@@ -329,3 +329,37 @@ def test_heal_twice_is_heal_once(gaps: list[tuple[int, int]], holes: set[int]) -
 def test_last_window_is_the_slots_of_the_last_day() -> None:
     lo, hi = completeness.last(1, NOW)
     assert (at(lo), at(hi)) == (datetime(2026, 12, 4, 15, 0, tzinfo=UTC), at(TODAY + 15 * 3600))
+
+
+def test_two_points_in_one_slot_store_one_observation_the_first(tmp_path: Path) -> None:
+    coverages = lake_with_outages()
+    new = list(range(TODAY + 13 * 3600 + 40 * 60, TODAY + 14 * 3600, STEP))
+
+    class Twice(World):
+        def fetch(
+            self, name: str, coin: str, start: datetime, end: datetime, fetched_at: datetime
+        ) -> list[Observation]:
+            found = super().fetch(name, coin, start, end, fetched_at)
+            later = [World.point(name, coin, t + 200, fetched_at) for t in new]
+            return sorted(found + later, key=lambda o: o.observed_at or NOW)
+
+    world = Twice({"coingecko": set(new), "coinbase": set(), "bitstamp": set()})
+    lake = LocalLake(tmp_path / "lake")
+
+    heal.heal(
+        [p for p in heal.find_pieces(coverages, ["BTC"], NOW) if p.recent],
+        CHAINS,
+        lake,
+        world.fetch,
+        now=NOW,
+        known={},
+        coins=["BTC"],
+    )
+
+    rows = [json.loads(line) for key in lake.list("raw/") for line in lake.get(key).splitlines()]
+    assert [r["observed_at"][11:19] for r in rows] == [
+        "13:40:17",
+        "13:45:17",
+        "13:50:17",
+        "13:55:17",
+    ]
