@@ -415,7 +415,7 @@ def heal_command(
     lo = parse_time(start) if start else None
     hi = parse_time(end) if end else None
     if lo is not None and hi is not None:
-        check_order(lo, hi)
+        check_order(lo, hi, "--start", "--end")
     _heal_once(
         settings,
         start=lo,
