@@ -8,19 +8,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from api.headers import answer, until_next_slot
+from nebulastream.completeness import Coverage
 from nebulastream.edge import make_engine
 from nebulastream.query import EngineError, QueryEngine, service
 from nebulastream.query.service import QueryInputError
 from nebulastream.query.sql import Sources
 from nebulastream.settings import Settings, get_settings
-from nebulastream.timeutil import utcnow
+from nebulastream.timeutil import EARLIEST_DAY, utcnow
 
 _engine_lock = threading.Lock()
 
@@ -108,6 +109,10 @@ class Lake:
         return service.coin_summaries(
             self.engine, configured, self.now, self.settings.raw_lookback_days
         )
+
+    def coverage(self, since: date = EARLIEST_DAY) -> dict[str, Coverage]:
+        """Each coin's present 5-minute slots from `since` on (completeness, gaps)."""
+        return service.coverage(self.engine, self.now, self.settings.raw_lookback_days, since=since)
 
     def answer(self, body: BaseModel, cache_control: str | None = None) -> Response:
         """The model as JSON; by default cacheable until the next fetch slot."""

@@ -112,8 +112,10 @@ class SourcesResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "stale"] = Field(
-        description="'stale' when any configured coin has no observation within two intervals."
+    status: Literal["ok", "degraded", "stale"] = Field(
+        description="'stale' when any configured coin has no observation within two intervals; "
+        "else 'degraded' when a gap of the last 24 hours ended more than one heal interval "
+        "(NEBULA_HEAL_INTERVAL_SECONDS) ago (docs/heal.md)."
     )
     engine: EngineName
     checked_at: UtcTime

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nebulastream import heal
 from nebulastream.alerts.edge import Alerts, make_senders, rules_location
 from nebulastream.alerts.rules import Rule, RulesError
 from nebulastream.alerts.service import channels_for, dry_run, send_test
@@ -25,6 +26,7 @@ from nebulastream.coins import UnknownCoinError, parse_symbols
 from nebulastream.curation.duckdb_engine import transform as run_transform
 from nebulastream.curation.outputs import VersionedLake
 from nebulastream.edge import (
+    SourcePool,
     make_curation_config,
     make_engine,
     make_history_source,
@@ -41,7 +43,7 @@ from nebulastream.query.views import LakeViews, SqlFailed, SqlRefused
 from nebulastream.query.views import Result as SqlResult
 from nebulastream.query.views import text as sql_text
 from nebulastream.query.views import write as write_result
-from nebulastream.ranges import RangeRuleError, backfill_range
+from nebulastream.ranges import RangeRuleError, backfill_range, check_order
 from nebulastream.scheduler import PeriodicJob, run_jobs
 from nebulastream.server import ApiServer, ServerError
 from nebulastream.settings import ConfigurationError, Settings
@@ -288,6 +290,142 @@ def backfill_command(
     )
 
 
+def _print_heal_plan(requests: list[heal.Request], pieces: list[heal.Piece]) -> None:
+    table = Table(title="heal plan (first choice per gap)", title_justify="left")
+    for column in ("source", "coin", "range", "missing slots"):
+        table.add_column(column, overflow="fold")
+    for request in requests:
+        slots = sum(p.end - p.start for p in request.pieces) // 300
+        span = f"{iso_z(request.start)} .. {iso_z(request.end)}"
+        table.add_row(request.source, request.coin, span, str(slots))
+    console.print(table)
+    unserved = sum(1 for p in pieces if not any(p in r.pieces for r in requests))
+    console.print(
+        f"{len(requests)} request(s) planned for {sum(len(p.slots()) for p in pieces)} missing "
+        f"slot(s); slots a source leaves empty are asked of the next source"
+        + (f"; {unserved} piece(s) no source lists" if unserved else "")
+        + ". Nothing was fetched (--dry-run).",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _print_heal(result: heal.HealResult) -> None:
+    table = Table(title="heal", title_justify="left")
+    for column in ("coin", "gaps before", "missing before", "filled", "still missing", "reason"):
+        justify: JustifyMethod = "left" if column in ("coin", "reason") else "right"
+        table.add_column(column, justify=justify, overflow="fold")
+    for outcome in result.coins.values():
+        reasons = "\n".join(f"{n} slot(s): {why}" for why, n in outcome.reasons.items())
+        table.add_row(
+            outcome.coin,
+            str(outcome.gaps),
+            str(outcome.missing_before),
+            str(outcome.filled),
+            str(outcome.still_missing),
+            reasons or "-",
+        )
+    console.print(table)
+    console.print(
+        f"{result.requests} request(s) made ({result.planned} planned), "
+        f"{len(result.batches)} raw batch(es) stored, {len(result.given_up)} slot(s) newly "
+        "recorded as unrecoverable",
+        markup=False,
+        highlight=False,
+    )
+    for error in result.errors:
+        _warn(error)
+
+
+def _heal_once(
+    settings: Settings,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    coins: list[str] | None = None,
+    dry_run: bool = False,
+    retry_unrecoverable: bool = False,
+    show_progress: bool = True,
+) -> heal.HealResult | None:
+    """Find the missing slots, refetch them, curate the touched days; None for a dry run."""
+    now = utcnow()
+    symbols = coins or settings.coins
+    lake = make_lake(settings)
+    engine = make_engine(settings)
+    try:
+        coverages = service.coverage(engine, now, settings.raw_lookback_days, coins=symbols)
+    finally:
+        engine.close()
+    pool = SourcePool(settings, deadline=120.0)
+    try:
+        job = heal.Job(
+            coverages,
+            symbols,
+            heal.chains(settings.source_priority, pool.listed),
+            now,
+            start,
+            end,
+            retry_unrecoverable,
+        )
+        if dry_run:
+            _print_heal_plan(*job.plan(lake))
+            return None
+        with _progress(
+            "[bold]heal[/] {task.description}", "requests", disable=not show_progress
+        ) as bar:
+            task = bar.add_task("", total=None)
+
+            def advance(request: heal.Request, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=heal.describe(request))
+
+            result = job.run(lake, pool.fetch, on_request=advance)
+    finally:
+        pool.close()
+    if result.batches:
+        _transform_once(settings)  # the one pipeline curates the days the batches touch
+    _print_heal(result)
+    return result
+
+
+def _heal_job(settings: Settings) -> None:
+    _heal_once(settings, show_progress=False)
+
+
+@command("heal", resume="Slots filled so far are kept; re-run `nebula heal` to go on.")
+def heal_command(
+    start: Annotated[
+        str | None, typer.Option(help="Heal from here, RFC 3339 or Unix seconds; default: all.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Up to here (exclusive); default: now.")] = None,
+    coins: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols; default NEBULA_COINS.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and its request count only.")
+    ] = False,
+    retry_unrecoverable: Annotated[
+        bool,
+        typer.Option(
+            "--retry-unrecoverable", help="Ask again for slots recorded as unrecoverable."
+        ),
+    ] = False,
+) -> None:
+    """Find missing 5-minute slots and refetch them from the best source that still has them."""
+    settings = load_settings()
+    lo = parse_time(start) if start else None
+    hi = parse_time(end) if end else None
+    if lo is not None and hi is not None:
+        check_order(lo, hi, "--start", "--end")
+    _heal_once(
+        settings,
+        start=lo,
+        end=hi,
+        coins=parse_symbols(coins) if coins else None,
+        dry_run=dry_run,
+        retry_unrecoverable=retry_unrecoverable,
+    )
+
+
 @command("sources")
 def sources_command() -> None:
     """List the registered sources: what each serves, its coins, limits, API root and terms."""
@@ -452,6 +590,12 @@ def run(
             settings.transform_interval_seconds,
             lambda slot: _transform_once(settings),
         ),
+        # After the curation run of the same slot: it finds gaps on curated days.
+        PeriodicJob(
+            "heal",
+            settings.heal_interval_seconds,
+            lambda slot: _heal_job(settings),
+        ),
     ]
     server = _api_server(settings, host, port) if serve_api else None
     if server is not None:
@@ -459,7 +603,8 @@ def run(
     console.print(
         f"NebulaStream running: fetching {', '.join(settings.coins)} every "
         f"{_duration(settings.fetch_interval_seconds)} into {make_lake(settings).uri}, curating "
-        f"every {_duration(settings.transform_interval_seconds)}. Ctrl-C stops.",
+        f"every {_duration(settings.transform_interval_seconds)}, healing gaps every "
+        f"{_duration(settings.heal_interval_seconds)}. Ctrl-C stops.",
         markup=False,
     )
     if server is not None:

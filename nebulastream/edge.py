@@ -7,10 +7,12 @@ engine and should not pay for DuckDB or curation at every cold start.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nebulastream.coins import resolve
 from nebulastream.lake.storage import LakeStorage, open_lake
+from nebulastream.models import Observation
 from nebulastream.query.base import QueryEngine
 from nebulastream.settings import ConfigurationError, Settings, clean_api_key
 from nebulastream.sources import registry
@@ -156,3 +158,34 @@ def make_curation_config(settings: Settings) -> CurationConfig:
         deviation_pct=settings.source_deviation_pct,
         slot_seconds=settings.fetch_interval_seconds,
     )
+
+
+class SourcePool:
+    """The registry's sources for `nebula heal` and the heal function, each built on first use
+    from settings (for every known coin) and closed together: `fetch` is heal.Fetch."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        self.kwargs = kwargs
+        self._built: dict[str, HistorySource] = {}
+
+    def _options(self, name: str) -> registry.SourceOptions:
+        coins = list(self.settings.known_coin_ids)
+        return source_options(self.settings, name, coins, **self.kwargs)
+
+    def listed(self, name: str) -> list[str]:
+        """The symbols source `name` lists (no request is made)."""
+        return list(registry.spec(name).symbols(self._options(name)))
+
+    def fetch(
+        self, name: str, coin: str, start: datetime, end: datetime, fetched_at: datetime
+    ) -> list[Observation]:
+        source = self._built.get(name)
+        if source is None:
+            source = self._built[name] = registry.build(name, self._options(name))
+        return source.history(coin, start, end, fetched_at=fetched_at)
+
+    def close(self) -> None:
+        for source in self._built.values():
+            source.client.close()
+        self._built.clear()

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     source_deviation_pct: float = Field(2.0, gt=0, le=100)
     # `nebula run`: seconds between local curation runs (the Glue job's schedule in AWS).
     transform_interval_seconds: int = Field(3600, ge=300, le=86400)
+    # `nebula run` heals missing slots this often (after a curation run); on AWS the heal
+    # function's schedule is hourly. /health says `degraded` when a gap of the last 24 h is
+    # older than this (docs/heal.md).
+    heal_interval_seconds: int = Field(3600, ge=300, le=86400)
     # Alerts (docs/alerts.md): the rules file (a path or s3:// URI; unset: alerts.yml beside
     # a local lake folder, or alerts.yml at the root of an S3 lake) and the channels.
     alerts_file: str | None = None

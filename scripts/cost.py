@@ -90,6 +90,8 @@ class Assumptions:
     access_log_bytes_per_request: float = 450  # the HTTP API stage's JSON access-log line
     glue_log_mb_per_run: float = 2.0  # Spark driver and executor logs
     kms_requests: float = 10_000  # S3 bucket keys keep KMS calls per month in the thousands
+    # The hourly heal (docs/heal.md) on a lake without gaps: read two state objects, no request.
+    heal_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -393,7 +395,30 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
         )
     )
     lines.append(Line("SQS, SNS, Glue Data Catalog", "a few messages; 3 tables", 0.0, 0.0))
+    lines.extend(_heal(template, a))
     return lines
+
+
+def _heal(template: dict[str, Any], a: Assumptions) -> list[Line]:
+    """The heal function: its runs and logs; it reads two small state objects (no query)."""
+    heal = template["Resources"].get("HealLambdaFunction", {}).get("Properties")
+    if not heal:
+        return []
+    rate = _schedule_of(template, "HealLambdaFunction")
+    runs = monthly_runs(rate)
+    gb_seconds = runs * a.heal_seconds * heal["MemorySize"] / 1024
+    gets = runs * 2 * PRICE["s3_get"]  # coverage.json and unrecoverable.json
+    logs = runs * a.log_bytes_per_invocation / GB * PRICE["cloudwatch_logs_gb_ingested"]
+    usd = gb_seconds * PRICE["lambda_gb_second_x86"] + runs * PRICE["lambda_request"] + gets + logs
+    return [
+        Line(
+            "Heal",
+            f"{runs:,.0f} runs ({rate}, {heal['MemorySize']} MB, {a.heal_seconds:g} s), 2 GETs "
+            "each; no source request while the lake has no gap",
+            usd,
+            gets,  # Lambda and logs fit the always-free tiers beside the rest of the stack
+        )
+    ]
 
 
 def _over(used: float, free: float) -> float:

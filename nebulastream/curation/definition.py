@@ -409,6 +409,22 @@ ORDER BY coin, start_us
 """
 
 
+def slot_counts_sql(config: CurationConfig) -> str:
+    """Per coin and rebuilt day holding rows: its distinct slots with a row from any source,
+    and the first and last of them (the report's completeness, nebulastream/completeness.py)."""
+    slot = config.slot_seconds * US
+    day = 86400 * US
+    return f"""
+SELECT coin, ts_us - (ts_us % {day}) AS day_us,
+    COUNT(DISTINCT ts_us - (ts_us % {slot})) AS present,
+    MIN(ts_us - (ts_us % {slot})) AS first_us,
+    MAX(ts_us - (ts_us % {slot})) AS last_us
+FROM deduped
+GROUP BY coin, ts_us - (ts_us % {day})
+ORDER BY coin, day_us
+"""
+
+
 def _day(text: str) -> datetime:
     return datetime.strptime(text, PARTITION_FORMAT).replace(tzinfo=UTC)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from nebulastream import completeness
 from nebulastream.curation.definition import (
     CurationConfig,
     counts_sql,
     deviations_sql,
     gaps_sql,
     quarantine_sql,
+    slot_counts_sql,
     spikes_sql,
 )
 from nebulastream.curation.report import (
@@ -23,7 +26,7 @@ from nebulastream.curation.report import (
     build_report,
     quarantine_objects,
 )
-from nebulastream.lake.layout import QUARANTINE, quarantine_key, report_key
+from nebulastream.lake.layout import COVERAGE, QUARANTINE, quarantine_key, report_key
 from nebulastream.lake.storage import LakeStorage
 from nebulastream.timeutil import iso_z
 
@@ -68,6 +71,18 @@ def store_report(lake: LakeStorage, report: RunReport, clock: float) -> str:
     return key
 
 
+def record_coverage(lake: LakeStorage, counts: list[dict[str, Any]], found_gaps: list[Gap]) -> None:
+    """The rebuilt days' present slots in reports/_state/coverage.json (completeness.py), so
+    the heal function finds recent gaps with one GET instead of an Athena query."""
+    fresh = completeness.day_entries(
+        [(r["coin"], r["day_us"], r["present"], r["first_us"], r["last_us"]) for r in counts],
+        [(g.coin, g.start_us, g.end_us) for g in found_gaps],
+    )
+    old = json.loads(lake.get(COVERAGE)) if lake.exists(COVERAGE) else {}
+    state = completeness.merge_state(old, fresh)
+    lake.put(COVERAGE, json.dumps(state, separators=(",", ":")).encode(), JSON)
+
+
 def publish_results(
     lake: LakeStorage,
     query: Query,
@@ -81,6 +96,8 @@ def publish_results(
     rows_written: int,
     days_written: list[str],
     days_deleted: list[str],
+    touched: list[tuple[str, int, int]] | None = None,
+    earliest_day: str | None = None,
 ) -> None:
     """After the curated days are in place: quarantine and the report's figures.
 
@@ -91,6 +108,9 @@ def publish_results(
         lake, quarantine_objects(query(quarantine_sql())), batches, full=full
     )
     report.partitions_deleted = list(days_deleted)
+    found_gaps = [Gap(**row) for row in query(gaps_sql(config))]
+    counts = query(slot_counts_sql(config))
+    record_coverage(lake, counts, found_gaps)
     build_report(
         report,
         config=config,
@@ -101,5 +121,8 @@ def publish_results(
         days_written=days_written,
         spikes=[Spike(**row) for row in query(spikes_sql(config))],
         deviations=[Deviation(**row) for row in query(deviations_sql(config))],
-        gaps=[Gap(**row) for row in query(gaps_sql(config))],
+        gaps=found_gaps,
+        slot_counts=counts,
+        touched=touched or [],
+        earliest_day=earliest_day,
     )

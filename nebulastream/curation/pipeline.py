@@ -317,9 +317,10 @@ def _rebuild(
         reached = {row["dt"] for row in engine.rows(changed_days_sql(d))}
         reached |= {day for day, (_, keys) in before.items() if keys & gone}
         plan.days = sorted(day for day in plan.days if day in reached or day in plan.repairs)
+    touched = touched_days(plan.days, now, config)
     engine.register(
         "touched_days",
-        touched_days(plan.days, now, config),
+        touched,
         {"dt": "string", "start_us": "bigint", "end_us": "bigint"},
     )
     candidates = engine.create("candidates", candidates_sql(d))
@@ -346,6 +347,9 @@ def _rebuild(
         rows_written=rows_written,
         days_written=written,
         days_deleted=emptied,
+        touched=touched,
+        # The lake's first day: a coin's first day there counts from its first observation.
+        earliest_day=min([*plan.curated, *plan.days], default=None),
     )
     report.lap("quarantine+report", lap)
 

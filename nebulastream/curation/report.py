@@ -84,6 +84,8 @@ class RunReport:
     spikes: dict[str, Any] = field(default_factory=dict)
     deviations: dict[str, Any] = field(default_factory=dict)  # sources disagreeing on a slot
     gaps: dict[str, Any] = field(default_factory=dict)
+    # Present / expected 5-minute slots per coin over the rebuilt days (docs/heal.md).
+    completeness: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went
@@ -132,6 +134,11 @@ class RunReport:
                 f"  sources disagree (kept): {self.deviations['count']} slot(s) beyond "
                 f"{self.config.get('deviation_pct')} %"
             )
+        for coin, info in self.completeness.get("by_coin", {}).items():
+            lines.append(
+                f"  completeness {coin}: {info['completeness']:.4f} "
+                f"({info['present']}/{info['expected']} slots of the rebuilt days)"
+            )
         for coin, info in self.gaps.get("by_coin", {}).items():
             shown = ", ".join(f"{a}..{b}" for a, b in info["ranges"][:3])
             more = info["range_count"] - min(3, len(info["ranges"]))
@@ -156,6 +163,9 @@ def build_report(
     spikes: Iterable[Spike],
     deviations: Iterable[Deviation],
     gaps: Iterable[Gap],
+    slot_counts: Sequence[Mapping[str, Any]] = (),
+    touched: Sequence[tuple[str, int, int]] = (),
+    earliest_day: str | None = None,
 ) -> RunReport:
     """Fill a report's figures from the definition's query results."""
     report.rows_read = sum(counts.values())
@@ -170,6 +180,7 @@ def build_report(
     report.spikes = _spikes(list(spikes))
     report.deviations = _deviations(list(deviations))
     report.gaps = _gaps(list(gaps), config)
+    report.completeness = _completeness(slot_counts, touched, earliest_day, config)
     report.config = asdict(config)
     report.rules = {
         rule.name: rule.description for rule in (*REJECT_RULES, SPIKE_RULE, DEVIATION_RULE)
@@ -238,6 +249,47 @@ def _gaps(gaps: list[Gap], config: CurationConfig) -> dict[str, Any]:
             for coin, ranges in merged.items()
         },
     }
+
+
+def _completeness(
+    counts: Sequence[Mapping[str, Any]],
+    touched: Sequence[tuple[str, int, int]],
+    earliest_day: str | None,
+    config: CurationConfig,
+) -> dict[str, Any]:
+    """Per coin over the rebuilt days holding rows: slots present / expected.
+
+    A day expects its 288 slots, except the coin's first day in the lake (from its first
+    observation; known when that day is the lake's first) and the current day (up to the last
+    slot any coin has on it), as nebulastream/completeness.py defines for the API.
+    """
+    slot = config.slot_seconds * US
+    ends = {start: end for _, start, end in touched}
+    last_on_day: dict[int, int] = {}
+    for row in counts:
+        day = int(row["day_us"])
+        last_on_day[day] = max(last_on_day.get(day, 0), int(row["last_us"]) + slot)
+    first_day_us = None
+    if earliest_day is not None:
+        first_day_us = int(datetime.fromisoformat(earliest_day).replace(tzinfo=UTC).timestamp())
+        first_day_us *= US
+    by_coin: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    for row in counts:
+        coin, day = str(row["coin"]), int(row["day_us"])
+        day_end = ends.get(day, day + 86400 * US)
+        is_first = coin not in seen and first_day_us is not None and day <= first_day_us
+        lo = int(row["first_us"]) if is_first else day
+        hi = last_on_day[day] if day_end < day + 86400 * US else day + 86400 * US
+        seen[coin] = day
+        expected = max((hi - lo) // slot, int(row["present"]))
+        entry = by_coin.setdefault(coin, {"expected": 0, "present": 0, "days": {}})
+        entry["expected"] += expected
+        entry["present"] += int(row["present"])
+        entry["days"][us_to_iso(day)[:10]] = [int(row["present"]), expected]
+    for entry in by_coin.values():
+        entry["completeness"] = round(entry["present"] / entry["expected"], 6)
+    return {"slot_seconds": config.slot_seconds, "by_coin": by_coin}
 
 
 def quarantine_objects(rows: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:

@@ -13,6 +13,8 @@
     alerts/state.json                                                alert rules' state, pending
     alerts/history/dt=2026-11-28/btc-high-20261128T040312000Z.json   one alert firing
     reports/_state/raw_bound.json                                    how far raw/ is curated (API)
+    reports/_state/unrecoverable.json                                slots no source can fill (heal)
+    reports/_state/coverage.json                                     recent present slots (heal)
 
 Keys are deterministic: the same slot (or backfill window) always maps to the same key,
 so a retried or duplicated run overwrites its batch instead of adding one.
@@ -73,6 +75,8 @@ MANIFEST = f"{REPORTS}_state/manifest.json"
 LEASE = f"{REPORTS}_state/lease.json"  # S3; a local lake locks reports/_state/curation.lock
 LOCK_FILE = f"{REPORTS}_state/curation.lock"
 RAW_BOUND = f"{REPORTS}_state/raw_bound.json"  # lake/bound.py: what API queries skip of raw/
+UNRECOVERABLE = f"{REPORTS}_state/unrecoverable.json"  # heal.py: slots no source can fill
+COVERAGE = f"{REPORTS}_state/coverage.json"  # completeness.py: recent slots, for the heal function
 
 
 def raw_partition(key: str) -> str | None:

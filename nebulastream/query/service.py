@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field
 
+from nebulastream import completeness
 from nebulastream.coins import SYMBOLS_PATTERN, parse_symbols
 from nebulastream.query import sql
 from nebulastream.query.base import Query, QueryEngine
@@ -125,6 +126,26 @@ class CoinInfo:
         int, Field(description="Stored observations (deduplicated).", examples=[105120])
     ]
     sources: Annotated[list[SourceSpan], Field(description="Per source, by name.")]
+    # Completeness of the 5-minute grid (nebulastream/completeness.py, docs/heal.md).
+    completeness: Annotated[
+        float | None,
+        Field(
+            description="Slots with an observation from any source / expected 5-minute slots, "
+            "from the coin's first observation to the lake's last fetched slot; null without "
+            "data.",
+            examples=[0.9993],
+        ),
+    ] = None
+    completeness_30d: Annotated[
+        float | None,
+        Field(description="The same over the last 30 days.", examples=[1.0]),
+    ] = None
+    gaps: Annotated[
+        int, Field(description="Runs of missing 5-minute slots over the whole range.", examples=[2])
+    ] = 0
+    missing_slots: Annotated[
+        int, Field(description="Missing 5-minute slots over the whole range.", examples=[5])
+    ] = 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,9 @@ class CoinHealth:
     newest_ts: UtcTime | None
     age_seconds: float | None
     stale: Annotated[bool, Field(description="Newest observation older than two fetch intervals.")]
+    gaps_24h: Annotated[
+        int, Field(description="Runs of missing 5-minute slots in the last 24 hours.")
+    ] = 0
 
 
 def _shorten(text: str, limit: int = 40) -> str:
@@ -377,3 +401,82 @@ def freshness(
         age = (now - price.ts).total_seconds()
         result.append(CoinHealth(coin, price.ts, age, age > stale_after.total_seconds()))
     return result
+
+
+# -- completeness (docs/heal.md): one query finds where each coin's present slots break ------
+
+
+def coverage(
+    engine: QueryEngine,
+    now: datetime,
+    raw_lookback_days: int,
+    *,
+    since: date = EARLIEST_DAY,
+    coins: Sequence[str] | None = None,
+    step: int = completeness.SLOT_SECONDS,
+) -> dict[str, completeness.Coverage]:
+    """Each coin's present slots from `since` on (sql.slot_breaks), as completeness.Coverage."""
+    days = (since, now.date() + ONE_DAY)
+    picked = tuple(coins) if coins else None
+    statement = sql.slot_breaks(days, step, picked)
+    rows = engine.execute(Query(statement, days, picked, _raw_since(now, raw_lookback_days)))
+    return completeness.coverage_from_rows(rows, step)
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def with_completeness(
+    infos: Sequence[CoinInfo],
+    coverages: Mapping[str, completeness.Coverage],
+    now: datetime,
+) -> list[CoinInfo]:
+    """`/coins` items with completeness over the coin's range and the last 30 days, and gaps."""
+    end = completeness.lake_end(coverages.values())
+    found = []
+    for info in infos:
+        cover = coverages.get(info.coin)
+        if cover is None or end is None:
+            found.append(info)
+            continue
+        whole = completeness.measure(cover, end)
+        recent = completeness.measure(cover, end, within=completeness.last(30, now))
+        found.append(
+            replace(
+                info,
+                completeness=_ratio(whole.completeness),
+                completeness_30d=_ratio(recent.completeness),
+                gaps=len(whole.gaps),
+                missing_slots=whole.missing,
+            )
+        )
+    return found
+
+
+def recent_gaps(
+    coverages: Mapping[str, completeness.Coverage],
+    coins: Sequence[str],
+    now: datetime,
+    heal_interval: timedelta,
+) -> tuple[dict[str, int], bool]:
+    """(gap count per coin over the last 24 hours, whether any of them outlived a heal).
+
+    A gap that ended more than one heal interval ago should have been healed: /health then
+    says `degraded` (an unrecoverable slot stays such a gap until it leaves the 24 hours).
+    """
+    end = completeness.lake_end(coverages.values())
+    window = completeness.last(1, now)
+    overdue = completeness.seconds(now) - int(heal_interval.total_seconds())
+    counts: dict[str, int] = {}
+    degraded = False
+    for coin in coins:
+        cover = coverages.get(coin)
+        found = (
+            []
+            if cover is None or end is None
+            else completeness.measure(cover, end, within=window).gaps
+        )
+        counts[coin] = len(found)
+        degraded = degraded or any(gap_end <= overdue for _, gap_end in found)
+    return counts, degraded

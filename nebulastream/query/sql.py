@@ -325,3 +325,37 @@ WHERE {PARTITION_COLUMN} BETWEEN ? AND ?
 GROUP BY coin, source
 ORDER BY coin, source"""
     return Statement(sql, (day_param(days[0]), day_param(days[1])))
+
+
+def slot_breaks(
+    days: tuple[date, date], step: int, coins: tuple[str, ...] | None = None
+) -> Statement:
+    """Where each coin's run of present slots breaks: the few rows completeness needs.
+
+    A slot is `floor(ts, step)` in Unix seconds, present when any source has a row in it.
+    One row per present slot that is not followed by the next slot on the grid: (coin, slot,
+    next_slot, present, first_slot); next_slot is NULL for the coin's last slot, so
+    [slot + step, next_slot) is a gap, `present` the coin's distinct slots and `first_slot`
+    its first (nebulastream/completeness.py reads these rows).
+    """
+    coin_sql = f" AND coin IN ({_in_list(len(coins))})" if coins else ""
+    sql = f"""SELECT coin, slot, next_slot, present, first_slot
+FROM (
+  SELECT coin, slot,
+         lead(slot) OVER (PARTITION BY coin ORDER BY slot) AS next_slot,
+         count(*) OVER (PARTITION BY coin) AS present,
+         min(slot) OVER (PARTITION BY coin) AS first_slot
+  FROM (
+    SELECT DISTINCT coin, epoch_s - epoch_s % ? AS slot
+    FROM (
+      SELECT coin, date_diff('second', TIMESTAMP '1970-01-01 00:00:00', ts) AS epoch_s
+      FROM observations
+      WHERE {PARTITION_COLUMN} BETWEEN ? AND ?{coin_sql}
+    ) AS timed
+  ) AS slots
+) AS runs
+WHERE next_slot IS NULL OR next_slot > slot + ?
+ORDER BY coin, slot"""
+    picked: tuple[str, ...] = coins or ()
+    params: tuple[SqlValue, ...] = (step, day_param(days[0]), day_param(days[1]), *picked, step)
+    return Statement(sql, params)

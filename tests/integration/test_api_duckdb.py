@@ -277,15 +277,46 @@ def test_default_range_is_the_24_hours_before_the_next_slot(client: TestClient) 
 
 
 def test_coins_lists_first_last_and_deduplicated_row_counts(client: TestClient) -> None:
-    def coin(name: str, first: str, last: str, rows: int) -> dict[str, object]:
+    # Completeness (docs/heal.md): slots with an observation / expected 5-minute slots from the
+    # coin's first slot to the lake's last (2026-11-28T04:00, so 04:05 exclusive).
+    # BTC: 8 slots present of 337 (11-27T00:00 .. 11-28T04:05) in 6 runs of missing slots;
+    # ETH: 2 of 193 (11-27T12:00 ..); SOL: 1 of 16,633 (10-01T10:00 ..), none in 30 days.
+    def coin(name: str, first: str, last: str, rows: int, **grid: object) -> dict[str, object]:
         span = {"first_ts": first, "last_ts": last, "rows": rows}
-        return {"coin": name, **span, "sources": [{"source": "coingecko", **span}]}
+        return {"coin": name, **span, "sources": [{"source": "coingecko", **span}], **grid}
 
     assert client.get("/coins").json() == {
         "coins": [
-            coin("BTC", "2026-11-27T00:00:30.000Z", "2026-11-28T04:03:12.000Z", 8),
-            coin("ETH", "2026-11-27T12:00:00.000Z", "2026-11-28T04:00:10.000Z", 2),
-            coin("SOL", "2026-10-01T10:00:00.000Z", "2026-10-01T10:00:00.000Z", 1),
+            coin(
+                "BTC",
+                "2026-11-27T00:00:30.000Z",
+                "2026-11-28T04:03:12.000Z",
+                8,
+                completeness=round(8 / 337, 6),
+                completeness_30d=round(8 / 337, 6),
+                gaps=6,
+                missing_slots=329,
+            ),
+            coin(
+                "ETH",
+                "2026-11-27T12:00:00.000Z",
+                "2026-11-28T04:00:10.000Z",
+                2,
+                completeness=round(2 / 193, 6),
+                completeness_30d=round(2 / 193, 6),
+                gaps=1,
+                missing_slots=191,
+            ),
+            coin(
+                "SOL",
+                "2026-10-01T10:00:00.000Z",
+                "2026-10-01T10:00:00.000Z",
+                1,
+                completeness=round(1 / 16633, 6),
+                completeness_30d=0.0,
+                gaps=1,
+                missing_slots=16632,
+            ),
         ]
     }
 
@@ -308,10 +339,26 @@ def test_health_marks_coins_older_than_two_fetch_intervals_stale(client: TestCli
 
 def test_health_is_ok_when_every_configured_coin_is_fresh(lake: Path) -> None:
     engine = DuckDBEngine(lake, recheck_seconds=0)
-    with client_for(engine, settings_for(lake, coins="BTC,ETH")) as client:
+    # A heal interval of a day: no gap of the last 24 hours has outlived a heal yet.
+    settings = settings_for(lake, coins="BTC,ETH", heal_interval_seconds=86400)
+    with client_for(engine, settings) as client:
         body = client.get("/health").json()
     assert body["status"] == "ok"
     assert [c["stale"] for c in body["coins"]] == [False, False]
+    assert [c["gaps_24h"] for c in body["coins"]] == [2, 1]
+
+
+def test_health_is_degraded_when_a_gap_of_the_last_day_outlived_a_heal(lake: Path) -> None:
+    # BTC misses 2026-11-27T04:05 .. 23:55 and 11-28T00:00 .. 04:00; ETH 11-27T12:05 .. 11-28T04:00.
+    engine = DuckDBEngine(lake, recheck_seconds=0)
+    hourly = settings_for(lake, coins="BTC,ETH")  # the default heal interval, an hour
+    with client_for(engine, hourly) as client:
+        body = client.get("/health").json()
+    assert body["status"] == "degraded"
+    assert [(c["coin"], c["stale"], c["gaps_24h"]) for c in body["coins"]] == [
+        ("BTC", False, 2),
+        ("ETH", False, 1),
+    ]
 
 
 MALFORMED, UNKNOWN, BREAKS_A_RULE = 400, 404, 422

@@ -86,7 +86,12 @@ def test_run_serves_the_api_beside_the_fetch_loop_until_ctrl_c(
             servers.append(self)
 
     def loop(jobs: list[PeriodicJob], wait: Any, **_: Any) -> None:
-        assert [job.name for job in jobs] == ["fetch", "transform"]
+        # The heal runs after the curation run of the same slot, every heal interval.
+        assert [(job.name, job.seconds) for job in jobs] == [
+            ("fetch", 300),
+            ("transform", 3600),
+            ("heal", 3600),
+        ]
         jobs[1].action(utc("2026-11-28T04:00:00Z"))  # curates the lake's raw batches
         urls.append(servers[0].url)
         answers.append(httpx.get(f"{urls[0]}/prices/latest?coin=BTC").status_code)

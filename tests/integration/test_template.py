@@ -920,3 +920,51 @@ def test_the_alert_email_subscription_takes_price_alerts_only(package: Package) 
     assert props["FilterPolicy"] == {
         name: [attributes[name]["StringValue"]] for name in props["FilterPolicy"]
     }
+
+
+# -- the heal function (docs/heal.md) -------------------------------------------------------
+
+
+def test_heal_runs_hourly_one_at_a_time_and_failures_reach_the_alarm_topic(
+    package: Package,
+) -> None:
+    heal = package.props("HealLambdaFunction")
+    assert heal["Handler"] == "handlers/heal.handler"
+    assert heal["ReservedConcurrentExecutions"] == 1
+    [rule] = [
+        p
+        for p in package.of_type("AWS::Events::Rule").values()
+        if {"Fn::GetAtt": ["HealLambdaFunction", "Arn"]} in [t["Arn"] for t in p["Targets"]]
+    ]
+    assert cost.monthly_runs(rule["ScheduleExpression"]) == pytest.approx(730)
+    [invoke] = [
+        p
+        for p in package.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if p["FunctionName"] == {"Ref": "HealLambdaFunction"}
+    ]
+    assert invoke["MaximumRetryAttempts"] == 0
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Ref": "AlarmTopic"}
+    variables = heal["Environment"]["Variables"]
+    assert variables["NEBULA_ALERT_TOPIC_ARN"] == {"Ref": "AlarmTopic"}
+
+
+def test_heal_role_writes_raw_and_its_record_and_reads_only_the_state_it_needs(
+    package: Package,
+) -> None:
+    role = _role_of(package, "HealLambdaFunction")
+    assert role not in {
+        _role_of(package, f) for f in ("FetchLambdaFunction", "CurateLambdaFunction")
+    }
+    allowed = _allowed(package, role)
+    objects = lambda action: {r for a, r in allowed if a == action}  # noqa: E731
+    state = "${DataBucket.Arn}/reports/_state/"
+    assert objects("s3:PutObject") == {
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"}),
+        json.dumps({"Fn::Sub": f"{state}unrecoverable.json"}),
+    }
+    assert objects("s3:GetObject") == {
+        json.dumps({"Fn::Sub": f"{state}unrecoverable.json"}),
+        json.dumps({"Fn::Sub": f"{state}coverage.json"}),
+    }
+    assert objects("sns:Publish") == {json.dumps({"Ref": "AlarmTopic"})}
+    assert not any(a.startswith(("athena:", "glue:")) or a == "s3:DeleteObject" for a, _ in allowed)
