@@ -80,6 +80,7 @@
     rules: [], // GET /alerts: rules with their state
     firings: [], // GET /alerts/history since the chart's start: what fired, with values
     sources: new Map(), // GET /sources: name -> {title, kind, terms}, in best's order
+    coverage: new Map(), // GET /coins: symbol -> {completeness, completeness_30d, gaps, missing_slots}
   };
 
   // ---------------------------------------------------------------- formatting
@@ -240,7 +241,8 @@
           <span class="card-head"><span class="sym"></span><span class="badge" hidden>stale</span></span>
           <span class="price">…</span>
           <span class="change">&nbsp;</span>
-          <span class="age">loading latest price…</span>`;
+          <span class="age">loading latest price…</span>
+          <span class="coverage">&nbsp;</span>`;
         card.querySelector(".sym").textContent = coin;
         card.addEventListener("click", () => select(coin, state.range));
         return card;
@@ -249,9 +251,32 @@
     markSelection();
   }
 
+  // "99.93% complete · 2 gaps": the share of 5-minute slots held since the coin's first
+  // observation and the runs of missing ones (GET /coins, docs/heal.md).
+  function paintCoverage(card) {
+    const line = card.querySelector(".coverage");
+    const c = state.coverage.get(card.dataset.coin);
+    line.classList.remove("gappy");
+    if (!c || c.completeness == null) {
+      line.innerHTML = "&nbsp;";
+      line.removeAttribute("title");
+      delete line.dataset.gaps;
+      return;
+    }
+    const share = (value) => `${(Math.floor(value * 10000) / 100).toFixed(2)}%`;
+    line.dataset.gaps = String(c.gaps);
+    line.textContent = `${share(c.completeness)} complete · ${c.gaps} gap${c.gaps === 1 ? "" : "s"}`;
+    line.classList.toggle("gappy", c.gaps > 0);
+    line.title =
+      `${c.missing_slots} missing 5-minute slot${c.missing_slots === 1 ? "" : "s"} since the ` +
+      `first observation; last 30 days ${share(c.completeness_30d ?? 0)} complete. ` +
+      "`nebula heal` (hourly in `nebula run`) refills gaps from the sources that still have them.";
+  }
+
   function updateCards() {
     const now = nowSeconds();
     for (const card of el.cards.querySelectorAll(".card")) {
+      paintCoverage(card);
       const row = state.latest.get(card.dataset.coin);
       const price = card.querySelector(".price");
       const change = card.querySelector(".change");
@@ -863,15 +888,26 @@
     paintStatus();
   }
 
-  // The configured coins (so a coin with nothing stored yet still gets a card), once.
+  // The configured coins (so a coin with nothing stored yet still gets a card) and the
+  // sources, once; each coin's completeness on every refresh.
   async function loadCoins({ fresh }) {
-    if (state.coins.length) return true;
+    if (state.coins.length) {
+      try {
+        const body = await api("coins", null, { fresh });
+        state.coverage = new Map(body.coins.map((c) => [c.coin, c]));
+        hideBanner("coins");
+      } catch (error) {
+        showBanner("coins", `Completeness could not be refreshed: ${error.message}`);
+      }
+      return true;
+    }
     try {
       const [body, registry] = await Promise.all([
         api("coins", null, { fresh }),
         api("sources", null, { fresh }),
       ]);
       state.coins = body.coins.map((c) => c.coin);
+      state.coverage = new Map(body.coins.map((c) => [c.coin, c]));
       state.sources = new Map(registry.sources.map((s) => [s.source, s]));
     } catch (error) {
       chartState("error", `Could not load the coin list: ${error.message}`, true);

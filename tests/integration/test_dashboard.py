@@ -41,7 +41,7 @@ from nebulastream.lake.storage import LocalLake
 from nebulastream.settings import Settings
 from nebulastream.timeutil import floor_to, parse_time, utcnow
 from tests.integration import dashboard_lake
-from tests.integration.dashboard_lake import CONFIGURED, FixtureLake
+from tests.integration.dashboard_lake import CONFIGURED, WITH_DATA, FixtureLake
 from tests.lake_fixtures import Row, write_curated
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dashboard")]
@@ -291,7 +291,20 @@ def test_cards_show_each_coins_latest_price_24h_change_and_age_marking_stale_and
     expect(card.locator(".age")).to_contain_text("3 h")
     expect(card).to_have_attribute("title", re.compile("fetches run every 5 min"))
 
+    # each card's completeness line is /coins' figures (floored to 0.01 %), gaps in its title
+    coins = {c["coin"]: c for c in httpx.get(f"{server.url}/coins").json()["coins"]}
+    for coin in WITH_DATA:
+        c = coins[coin]
+        line = page.locator(f'.card[data-coin="{coin}"] .coverage')
+        share = math.floor(c["completeness"] * 10000) / 100
+        gaps = c["gaps"]
+        assert gaps > 0  # the fixture's gap, and its hourly history between 5-minute slots
+        expect(line).to_have_text(f"{share:.2f}% complete · {gaps} gap{'' if gaps == 1 else 's'}")
+        expect(line).to_have_attribute("title", re.compile(rf"^{c['missing_slots']} missing"))
+        expect(line).to_have_class(re.compile(r"\bgappy\b"))
+
     doge = page.locator('.card[data-coin="DOGE"]')
+    expect(doge.locator(".coverage")).not_to_have_attribute("data-gaps", re.compile("."))
     expect(doge.locator(".price")).to_have_text("No prices yet")
     expect(page.locator(".card")).to_have_count(len(CONFIGURED))
     expect(page.locator('.card[data-coin="BTC"]')).to_have_attribute("aria-selected", "true")
@@ -642,6 +655,9 @@ def test_a_range_of_candles_is_drawn_as_candles_and_attributed_to_its_source(
         # the footer names every source on the page: the cards' too
         expect(page.locator("#attribution")).to_have_text(
             "Data: CoinGecko, Coinbase Exchange via NebulaStream"
+        )
+        expect(page.locator('.card[data-coin="BTC"] .coverage')).to_have_text(
+            "100.00% complete · 0 gaps"
         )
         expect(page.locator("#legend .candle-keys")).to_be_visible()
         expect(page.locator("#legend .line-keys")).to_be_hidden()
