@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-# Loaded on first use instead: source clients (settings build the registry), alert rules files,
+# Loaded on first use instead: source clients, alert rules files,
 # webhook deliveries, the Athena driver.
-NOT_AT_IMPORT = ("httpx", "tenacity", "yaml", "pyathena", "nebulastream.sources.registry")
+NOT_AT_IMPORT = ("httpx", "tenacity", "yaml", "pyathena")
 
 
 def test_importing_the_api_handler_loads_no_source_client_yaml_or_athena_driver() -> None:
@@ -27,3 +27,13 @@ def test_settings_still_know_every_registry_source_and_coingecko_default() -> No
     assert settings.source_priority == list(registry.REGISTRY)
     assert settings.coingecko_base_url == registry.spec("coingecko").default_base_url
     assert settings.known_coin_ids["BTC"] == "bitcoin"
+
+
+def test_building_settings_loads_the_registry_but_no_http_client() -> None:
+    probe = (
+        "import sys; from nebulastream.settings import Settings; Settings(); "
+        "print(','.join(m for m in ('httpx', 'tenacity') if m in sys.modules), "
+        "'nebulastream.sources.registry' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True"]
