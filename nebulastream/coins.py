@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nebulastream.sources.coingecko import SYMBOLS
 
-# The one definition of the symbol <-> id mapping is CoinGecko's SYMBOLS, as every source
-# module holds its own. Users extend it without code through NEBULA_COIN_IDS='{"PEPE": "pepe"}'
-# (any id listed by CoinGecko's /coins/list).
-DEFAULT_COIN_IDS: Mapping[str, str] = SYMBOLS
+def default_coin_ids() -> Mapping[str, str]:
+    """The one definition of the symbol <-> id mapping is CoinGecko's SYMBOLS, as every
+    source module holds its own. Users extend it without code through
+    NEBULA_COIN_IDS='{"PEPE": "pepe"}' (any id listed by CoinGecko's /coins/list)."""
+    # Imported here: the source module brings httpx and tenacity, which the API's query
+    # routes never use.
+    from nebulastream.sources.coingecko import SYMBOLS
+
+    return SYMBOLS
 
 
 # What a user may write for coins (the API's OpenAPI states it): ASCII letters and digits, so

@@ -15,12 +15,14 @@ from nebulastream.lake.storage import LakeStorage, open_lake
 from nebulastream.models import Observation
 from nebulastream.query.base import QueryEngine
 from nebulastream.settings import ConfigurationError, Settings, clean_api_key
-from nebulastream.sources import registry
 from nebulastream.sources.base import HistorySource, SourceError, SpotSource
-from nebulastream.sources.coingecko import CoinGecko
 
 if TYPE_CHECKING:
+    # Names for annotations only. The registry and its source modules (httpx, tenacity) load
+    # in the functions that build sources: the API function imports this module, never them.
     from nebulastream.curation.definition import CurationConfig
+    from nebulastream.sources import registry
+    from nebulastream.sources.coingecko import CoinGecko
 
 
 def make_lake(settings: Settings, s3_client: Any | None = None) -> LakeStorage:
@@ -76,6 +78,8 @@ def source_options(
     """How the registry source `name` is built from settings: NEBULA_<NAME>_BASE_URL, its key
     (`api_key` when the edge already read it), the CoinGecko ids of the configured (or given)
     coins."""
+    from nebulastream.sources import registry
+
     spec = registry.spec(name)
     kwargs.setdefault("deadline", settings.fetch_deadline_seconds)
     return registry.SourceOptions(
@@ -88,6 +92,8 @@ def source_options(
 
 def make_spot_source(settings: Settings, **kwargs: Any) -> SpotSource:
     """The scheduled fetch's source: the first in NEBULA_SOURCE_PRIORITY serving spot prices."""
+    from nebulastream.sources import registry
+
     spec = registry.default_spot(settings.source_priority)
     source: SpotSource = spec.build(source_options(settings, spec.name, **kwargs))
     return source
@@ -97,12 +103,16 @@ def make_history_source(
     settings: Settings, name: str, coins: list[str] | None = None, **kwargs: Any
 ) -> HistorySource:
     """The registry source `name` for backfill, for the configured (or the given) coins."""
+    from nebulastream.sources import registry
+
     source: HistorySource = registry.build(name, source_options(settings, name, coins, **kwargs))
     return source
 
 
 def make_coingecko(settings: Settings, coins: list[str] | None = None, **kwargs: Any) -> CoinGecko:
     """CoinGecko for the configured (or the given) coins, with the configured key and deadline."""
+    from nebulastream.sources import registry
+
     source: CoinGecko = registry.build(
         "coingecko", source_options(settings, "coingecko", coins, **kwargs)
     )
@@ -119,6 +129,8 @@ class CurrentSpotSource:
         self._built: tuple[str | None, SpotSource] | None = None
 
     def __call__(self) -> SpotSource:
+        from nebulastream.sources import registry
+
         spec = registry.default_spot(self.settings.source_priority)
         key = _api_key(self.settings, spec.name)
         if self._built is None or self._built[0] != key:

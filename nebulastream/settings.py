@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from types import ModuleType
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nebulastream.coins import DEFAULT_COIN_IDS, parse_symbols, resolve
-from nebulastream.sources import registry
+from nebulastream.coins import default_coin_ids, parse_symbols, resolve
+
+
+def _registry() -> ModuleType:
+    # The registry imports every source module and so httpx and tenacity: loaded when
+    # settings are built, not when the API function's code is imported.
+    from nebulastream.sources import registry
+
+    return registry
 
 
 class ConfigurationError(ValueError):
@@ -29,7 +37,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Extra or overriding symbol -> CoinGecko id, JSON: {"PEPE": "pepe"}.',
     )
-    coingecko_base_url: str = registry.spec("coingecko").default_base_url
+    coingecko_base_url: str = Field(
+        default_factory=lambda: _registry().spec("coingecko").default_base_url
+    )
     coingecko_api_key: str | None = None
     # Exchange APIs for 5-minute candles (keyless); any compatible http(s) server works.
     # Unset means the source module's own default (registry.SourceSpec.default_base_url).
@@ -39,7 +49,7 @@ class Settings(BaseSettings):
     # order the defaults are picked in (the fetch: first with spot prices; backfill: first
     # with past 5-minute data). Default: registry order, coingecko,coinbase,bitstamp.
     source_priority: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(registry.REGISTRY)
+        default_factory=lambda: list(_registry().REGISTRY)
     )
     # On AWS: the NAME of an SSM SecureString parameter holding the key, read at run time by
     # the fetch Lambda (nebulastream.edge.coingecko_api_key); the key never sits in its
@@ -143,6 +153,7 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list):
             names = [str(v).strip().lower() for v in value if str(v).strip()]
+            registry = _registry()
             for name in names:
                 registry.spec(name)  # UnknownSourceError (a ValueError) names the known ones
             if not names:
@@ -185,7 +196,7 @@ class Settings(BaseSettings):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def known_coin_ids(self) -> dict[str, str]:
-        return {**DEFAULT_COIN_IDS, **self.coin_ids}
+        return {**default_coin_ids(), **self.coin_ids}
 
     @property
     def ranked_sources(self) -> tuple[str, ...]:
@@ -195,7 +206,7 @@ class Settings(BaseSettings):
 
     def source_base_url(self, name: str) -> str:
         """The configured API root of a registry source: NEBULA_<NAME>_BASE_URL."""
-        spec = registry.spec(name)
+        spec = _registry().spec(name)
         value = getattr(self, f"{spec.name}_base_url", None)
         return value if isinstance(value, str) else spec.default_base_url
 

@@ -425,17 +425,68 @@ def _over(used: float, free: float) -> float:
     return max(0.0, used - free)
 
 
+GOAL_USD_PER_1000 = 0.08  # issue 16's goal for the API's marginal cost
+
+
+def per_1000_by_item(
+    template: dict[str, Any], a: Assumptions, *, free: bool = False
+) -> dict[str, float]:
+    """What each 1,000 API requests add, item by item: the bill at this traffic minus the idle
+    bill, per request. A fixed monthly cost cancels out and is never spread over requests."""
+    requests = a.api_requests_per_day * DAYS_PER_MONTH
+    if requests <= 0:
+        return {}
+    added: dict[str, float] = {}
+    for sign, lines in (
+        (1, estimate(template, a)),
+        (-1, estimate(template, replace(a, api_requests_per_day=0))),
+    ):
+        for line in lines:
+            added[line.item] = added.get(line.item, 0.0) + sign * (
+                line.free_usd if free else line.usd
+            )
+    return {item: usd / requests * 1000 for item, usd in added.items() if abs(usd) > 1e-12}
+
+
+def requests_per_day_for_goal(template: dict[str, Any], a: Assumptions) -> float | None:
+    """The least traffic (requests a day, to ~1%) at which the API's marginal cost meets
+    GOAL_USD_PER_1000: only repeats within a fetch slot (Athena result reuse) lower it."""
+
+    def meets(per_day: float) -> bool:
+        added = per_1000_by_item(template, replace(a, api_requests_per_day=per_day))
+        return sum(added.values()) <= GOAL_USD_PER_1000
+
+    low, high = 1.0, 1e7
+    if not meets(high):
+        return None
+    if meets(low):
+        return low
+    while high / low > 1.01:
+        middle = math.sqrt(low * high)
+        low, high = (low, middle) if meets(middle) else (middle, high)
+    return high
+
+
 def figures(template: dict[str, Any], a: Assumptions) -> dict[str, Any]:
     """The machine-readable figures: idle and per-1,000-request cost, objects per query."""
     idle = sum(x.usd for x in estimate(template, replace(a, api_requests_per_day=0)))
     total = sum(x.usd for x in estimate(template, a))
     requests = a.api_requests_per_day * DAYS_PER_MONTH
     worst = objects_per_query(template, a, worst=True)
+    by_item = per_1000_by_item(template, a)
+    goal_from = requests_per_day_for_goal(template, a)
     return {
         "idle_usd_month": round(idle, 4),
         "total_usd_month": round(total, 4),
         "api_requests_per_day": a.api_requests_per_day,
         "usd_per_1000_requests": round((total - idle) / requests * 1000, 4) if requests else 0.0,
+        "usd_per_1000_by_item": {item: round(usd, 4) for item, usd in by_item.items()},
+        "usd_per_1000_after_free_tiers": round(
+            sum(per_1000_by_item(template, a, free=True).values()), 4
+        ),
+        "goal_usd_per_1000_met_from_requests_per_day": (
+            round(goal_from, -1) if goal_from is not None else None
+        ),
         "athena_reuse_fraction": round(reuse_fraction(template, a), 4),
         # At most, just before the next hourly run: the figure the goals (<= 20) are about.
         "objects_per_query": {route: round(v["objects"], 1) for route, v in worst.items()},

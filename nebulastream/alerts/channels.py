@@ -12,19 +12,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
-
-import httpx
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nebulastream.alerts.evaluate import Firing
+
+if TYPE_CHECKING:  # httpx and tenacity load with a webhook, not with the API's alert routes
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +76,15 @@ class WebhookChannel:
         self.clock = clock
 
     def send(self, firing: Firing, *, test: bool = False) -> None:
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_after_delay,
+            wait_exponential,
+        )
+
         body = json.dumps(firing.payload(test=test), separators=(",", ":")).encode()
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
@@ -110,6 +112,8 @@ class WebhookChannel:
         secret = self.secret()
         if secret:
             headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+        import httpx
+
         try:
             response = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as error:
@@ -123,6 +127,8 @@ class WebhookChannel:
             )
 
     def _host(self) -> str:
+        import httpx
+
         # The URL's path may carry a token (Slack, Discord): never log it.
         return httpx.URL(self.url).host or "?"
 

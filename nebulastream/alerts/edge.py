@@ -8,9 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from nebulastream.alerts import readings
 from nebulastream.alerts.channels import ConsoleChannel, Sender, SnsChannel, WebhookChannel
@@ -24,6 +22,9 @@ from nebulastream.query.service import parse_source
 from nebulastream.query.sql import BEST, Sources
 from nebulastream.settings import Settings
 from nebulastream.timeutil import utcnow
+
+if TYPE_CHECKING:  # a webhook client is built only when one is configured
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ def make_senders(
 ) -> dict[str, Sender]:
     senders: dict[str, Sender] = {"console": ConsoleChannel(emit)}
     if settings.alert_webhook_url:
+        import httpx
+
         client = http_client or httpx.Client(timeout=httpx.Timeout(5.0), follow_redirects=False)
         extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         senders["webhook"] = WebhookChannel(

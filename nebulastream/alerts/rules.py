@@ -16,9 +16,8 @@ import re
 from collections.abc import Collection
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,6 +30,9 @@ from pydantic import (
 
 Channel = Literal["webhook", "sns", "console"]
 CHANNELS: tuple[Channel, ...] = ("webhook", "sns", "console")
+
+if TYPE_CHECKING:  # PyYAML loads when a rules file is parsed, not with the API
+    import yaml
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -165,6 +167,8 @@ def human(span: timedelta) -> str:
 
 def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
     """Map every path in the YAML document (('rules', 0, 'above')) to its 1-based line."""
+    import yaml
+
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -181,6 +185,8 @@ def parse_rules(
     text: str, *, source: str, coins: Collection[str], channels: Collection[Channel] = CHANNELS
 ) -> RulesFile:
     """Parse and validate a rules file; RulesError says `source:line: where: what`."""
+    import yaml
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -7,11 +7,12 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nebulastream.models import Observation
+
+if TYPE_CHECKING:  # the API imports this module and never builds a client
+    import httpx
 
 
 class SourceError(RuntimeError):

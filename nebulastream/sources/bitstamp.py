@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from nebulastream.models import Observation
 from nebulastream.sources import http
@@ -18,6 +16,9 @@ from nebulastream.sources.base import (
     number,
 )
 from nebulastream.sources.exchange import ExchangeCandles
+
+if TYPE_CHECKING:  # clients are built by http.build_client, which imports httpx
+    import httpx
 
 log = logging.getLogger(__name__)
 

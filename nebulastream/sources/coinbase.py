@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from nebulastream.models import Observation
 from nebulastream.sources import http
@@ -19,6 +17,9 @@ from nebulastream.sources.base import (
 )
 from nebulastream.sources.exchange import ExchangeCandles
 from nebulastream.timeutil import iso_z
+
+if TYPE_CHECKING:  # clients are built by http.build_client, which imports httpx
+    import httpx
 
 log = logging.getLogger(__name__)
 

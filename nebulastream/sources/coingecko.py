@@ -7,15 +7,16 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from nebulastream.models import Observation
 from nebulastream.sources import http
 from nebulastream.sources.base import SourceError, SpotBatch, payload
 from nebulastream.sources.http import USER_AGENT, JsonApi, RateLimiter
+
+if TYPE_CHECKING:  # clients are built by http.build_client, which imports httpx
+    import httpx
 
 log = logging.getLogger(__name__)
 

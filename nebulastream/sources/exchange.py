@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar
 
 from nebulastream.models import Observation
 from nebulastream.sources.base import UnlistedCoinError, paged_candles
 from nebulastream.sources.http import JsonApi, RateLimiter
+
+if TYPE_CHECKING:  # clients are built by http.build_client, which imports httpx
+    import httpx
 
 
 class ExchangeCandles:

@@ -16,21 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from typing import TYPE_CHECKING, Any
 
 from nebulastream import __version__
 from nebulastream.sources.base import SourceError
 from nebulastream.timeutil import iso_z
+
+if TYPE_CHECKING:
+    import httpx
+    from tenacity import RetryCallState, Retrying
+
+# httpx and tenacity are imported where a request is made: the settings and the API import
+# the source modules (through the registry) for their names and defaults alone.
 
 # Coinbase Exchange refuses requests without a User-Agent; every source sends the product's.
 USER_AGENT = f"NebulaStream/{__version__} (+https://github.com/nebulastream/nebulastream)"
@@ -39,7 +36,12 @@ USER_AGENT = f"NebulaStream/{__version__} (+https://github.com/nebulastream/nebu
 # the hint stays a date (an infinite or 10**30-second wait has none).
 MAX_RETRY_AFTER = 86_400.0
 
-TRANSIENT = (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError)
+
+def transient() -> tuple[type[Exception], ...]:
+    """httpx's errors worth another try: timeouts, transport failures, undecodable bodies."""
+    import httpx
+
+    return (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError)
 
 
 def build_client(
@@ -50,6 +52,8 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """The one way a source gets an httpx client: product User-Agent, JSON, bounded timeouts."""
+    import httpx
+
     return httpx.Client(
         base_url=base_url,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
@@ -136,6 +140,8 @@ class _WaitRetryAfterOrBackoff:
     """Honour the server's Retry-After when it sent one, else exponential backoff with jitter."""
 
     def __init__(self, initial: float, maximum: float) -> None:
+        from tenacity import wait_exponential_jitter
+
         self.backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
 
     def __call__(self, state: RetryCallState) -> float:
@@ -154,8 +160,15 @@ def retrying(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Retrying:
     """A tenacity policy bounded by attempts and by a deadline it will not sleep past."""
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        stop_before_delay,
+    )
+
     return Retrying(
-        retry=retry_if_exception_type((RetryableError, *TRANSIENT)),
+        retry=retry_if_exception_type((RetryableError, *transient())),
         wait=_WaitRetryAfterOrBackoff(initial_wait, max_wait),
         stop=stop_after_attempt(attempts) | stop_before_delay(deadline),
         sleep=sleep,
@@ -175,6 +188,8 @@ def transport_reason(error: BaseException) -> str:
     """What went wrong on the wire, in words, with the exception for the curious."""
     if isinstance(error, RetryableError):
         return error.reason
+    import httpx
+
     if isinstance(error, httpx.TimeoutException):
         kind = "timed out"
     elif isinstance(error, httpx.DecodingError):
@@ -242,6 +257,7 @@ class JsonApi:
         """The decoded body and the attempts it took; SourceError with one line on failure."""
         started = self.clock()
         attempt = 0
+        failures: tuple[type[Exception], ...] = (RetryableError, *transient())
         try:
             for attempt_state in retrying(deadline=self.deadline, sleep=self.sleep):
                 with attempt_state:
@@ -249,13 +265,15 @@ class JsonApi:
                     self.limiter.wait()
                     left = self.deadline - (self.clock() - started)
                     return self._attempt(path, params, left), attempt
-        except (RetryableError, *TRANSIENT) as error:
+        except failures as error:
             raise SourceError(
                 self._explain(path, error, attempt, self.clock() - started)
             ) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, path: str, params: Mapping[str, str], left: float) -> Any:
+        import httpx
+
         if left <= 0:
             raise httpx.TimeoutException("no time left before the fetch deadline")
         # Each wait of this attempt is cut to the time left, so the call ends near its

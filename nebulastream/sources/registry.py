@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from nebulastream.sources import bitstamp, coinbase, coingecko
 from nebulastream.sources.http import build_client
+
+if TYPE_CHECKING:  # clients are built by http.build_client, which imports httpx
+    import httpx
 
 
 @dataclass(frozen=True)

@@ -837,6 +837,42 @@ def test_queries_read_a_handful_of_objects_and_cost_cents_per_thousand(package: 
     assert busy["usd_per_1000_requests"] <= 0.08
 
 
+def test_the_per_request_cost_is_split_by_item_and_fixed_costs_are_not_spread_over_it(
+    package: Package,
+) -> None:
+    quiet = cost.figures(package.template, cost.Assumptions())
+    by_item = quiet["usd_per_1000_by_item"]
+    assert sum(by_item.values()) == pytest.approx(quiet["usd_per_1000_requests"], abs=1e-3)
+    # Nothing the idle stack pays (Glue, the crawler, KMS, storage) appears per request.
+    assert set(by_item) <= {
+        "Lambda",
+        "API Gateway (HTTP API)",
+        "Athena",
+        "S3 requests",
+        "CloudWatch",
+    }
+    # At 100 a day no query repeats within a slot: each pays Athena's 10 MB minimum.
+    assert quiet["athena_reuse_fraction"] == 0
+    per_query = cost.PRICE["athena_min_bytes_per_query"] / cost.TB * cost.PRICE["athena_tb_scanned"]
+    assert by_item["Athena"] == pytest.approx(per_query * 1000, abs=1e-4)
+
+
+def test_the_goal_per_1000_requests_is_met_from_the_traffic_the_model_names(
+    package: Package,
+) -> None:
+    from_per_day = cost.figures(package.template, cost.Assumptions())[
+        "goal_usd_per_1000_met_from_requests_per_day"
+    ]
+    assert 100 < from_per_day < 10_000
+
+    def per_1000(per_day: float) -> float:
+        figures = cost.figures(package.template, cost.Assumptions(api_requests_per_day=per_day))
+        return float(figures["usd_per_1000_requests"])
+
+    assert per_1000(from_per_day * 1.02) <= cost.GOAL_USD_PER_1000
+    assert per_1000(from_per_day * 0.95) > cost.GOAL_USD_PER_1000
+
+
 def test_without_hourly_curation_queries_pay_for_every_raw_batch_of_the_lookback(
     package: Package,
 ) -> None:
