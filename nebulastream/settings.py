@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     def ranked_sources(self) -> tuple[str, ...]:
         """Every registry source, NEBULA_SOURCE_PRIORITY's first, then the rest in registry
         order: the rank `source=best` picks a slot's source by."""
-        return tuple(dict.fromkeys([*self.source_priority, *registry.REGISTRY]))
+        return tuple(dict.fromkeys([*self.source_priority, *_registry().REGISTRY]))
 
     def source_base_url(self, name: str) -> str:
         """The configured API root of a registry source: NEBULA_<NAME>_BASE_URL."""
