@@ -187,6 +187,8 @@ class SourcePool:
 
     def listed(self, name: str) -> list[str]:
         """The symbols source `name` lists (no request is made)."""
+        from nebulastream.sources import registry
+
         return list(registry.spec(name).symbols(self._options(name)))
 
     def fetch(
@@ -194,6 +196,8 @@ class SourcePool:
     ) -> list[Observation]:
         source = self._built.get(name)
         if source is None:
+            from nebulastream.sources import registry
+
             source = self._built[name] = registry.build(name, self._options(name))
         return source.history(coin, start, end, fetched_at=fetched_at)
 

@@ -79,7 +79,9 @@ def test_the_script_reaches_the_api_only_through_paths_relative_to_the_page() ->
 
     assert "://" not in script
     calls = re.findall(r'\bapi\(\s*"([^"]+)"', script)
-    assert set(calls) == {"coins", "prices/latest", "prices/history", "alerts", "alerts/history"}
+    assert set(calls) == {
+        "coins", "sources", "prices/latest", "prices/history", "alerts", "alerts/history"
+    }  # fmt: skip
 
 
 def test_a_trailing_slash_redirects_back_to_the_page_under_any_stage(client: TestClient) -> None:
