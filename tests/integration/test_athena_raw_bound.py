@@ -20,12 +20,12 @@ from nebulastream.curation.duckdb_engine import transform
 from nebulastream.lake.bound import CachedRawBound, RawBound, bound_of
 from nebulastream.lake.layout import RAW_BOUND, spot_key
 from nebulastream.lake.storage import LocalLake
-from nebulastream.models import RAW_COLUMNS
 from nebulastream.query import service, sql
 from nebulastream.query.athena import AthenaEngine
 from nebulastream.query.base import Query
 from nebulastream.query.duckdb import DuckDBEngine
 from nebulastream.query.service import Interval
+from tests.integration.glue_duckdb import glue_views
 from tests.lake_fixtures import observation, write_spot
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
@@ -63,22 +63,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def glue_on_duckdb(lake: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The Glue tables as DuckDB views over the same files; "$path" is the file's path."""
-    con = duckdb.connect()
-    hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR}"
-    columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in RAW_COLUMNS) + "}"
-    doubles = ", ".join(
-        f"CAST({c} AS DOUBLE) AS {c}" if t == "double" else c for c, t in RAW_COLUMNS.items()
-    )
-    con.execute("CREATE SCHEMA nebula")
-    con.execute(
-        f"CREATE VIEW nebula.prices AS SELECT * FROM read_parquet('{lake}/curated/*/*.parquet', "
-        f"{hive})"
-    )
-    con.execute(
-        f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt, filename AS "$path" FROM '
-        f"read_json('{lake}/raw/*/*.jsonl', format = 'newline_delimited', columns = {columns}, "
-        f"filename = true, {hive})"
-    )
+    con = glue_views(lake)
     yield con
     con.close()
 

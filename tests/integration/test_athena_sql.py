@@ -13,13 +13,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from nebulastream.models import RAW_COLUMNS
 from nebulastream.query import service
 from nebulastream.query.athena import AthenaEngine
 from nebulastream.query.base import Query
 from nebulastream.query.duckdb import DuckDBEngine
 from nebulastream.query.service import Interval
 from tests.integration.api_lake import CURATED_ROWS, NOW, RAW_SPOT, SLOT
+from tests.integration.glue_duckdb import glue_views
 from tests.integration.test_api_sources import ROWS as SOURCE_ROWS
 from tests.lake_fixtures import utc, write_curated, write_spot
 
@@ -67,34 +67,6 @@ def recorded(lake: Path) -> list[tuple[Query, list[tuple[Any, ...]]]]:
         service.history(recording, "ETH", start, end, interval, NOW, 2)
     service.coin_summaries(recording, ["BTC", "ETH", "SOL"], NOW, 2)
     return recording.seen
-
-
-def glue_views(root: Path) -> duckdb.DuckDBPyConnection:
-    """The Glue tables as DuckDB views over the files under `root` (dt typed as a string)."""
-    con = duckdb.connect()
-    hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR}"
-    columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in RAW_COLUMNS) + "}"
-    con.execute("CREATE SCHEMA nebula")
-    con.execute(
-        f"CREATE VIEW nebula.prices AS SELECT * FROM read_parquet('{root}/curated/*/*.parquet', "
-        f"{hive})"
-    )
-    doubles = ", ".join(
-        f"CAST({c} AS DOUBLE) AS {c}" if t == "double" else c for c, t in RAW_COLUMNS.items()
-    )
-    raw = f"{root}/raw/*/*.jsonl"
-    # Athena's "$path" pseudo-column: the object's URI. A lake without raw batches reads none.
-    con.execute(
-        f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt, filename AS "$path" FROM '
-        f"read_json('{raw}', format = 'newline_delimited', columns = {columns}, "
-        f"filename = true, {hive})"
-        if list(root.glob("raw/*/*.jsonl"))
-        else f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, NULL AS dt, NULL AS "$path" '
-        f"FROM (SELECT {', '.join(f'NULL AS {c}' for c in RAW_COLUMNS)}) WHERE false"
-    )
-    # Trino's array_join, the one function of the Trino text DuckDB names otherwise.
-    con.execute("CREATE MACRO array_join(items, sep) AS array_to_string(items, sep)")
-    return con
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import duckdb
 import pytest
 import sqlglot
 
@@ -14,12 +13,13 @@ from nebulastream import completeness
 from nebulastream.ingest import JSONL
 from nebulastream.lake.layout import window_key
 from nebulastream.lake.storage import LocalLake
-from nebulastream.models import RAW_COLUMNS, encode_batch
+from nebulastream.models import encode_batch
 from nebulastream.query import service
 from nebulastream.query.athena import AthenaEngine
 from nebulastream.query.base import Query
 from nebulastream.query.duckdb import DuckDBEngine
 from nebulastream.query.sql import slot_breaks
+from tests.integration.glue_duckdb import glue_views
 from tests.lake_fixtures import Row, observation, utc, write_curated, write_spot
 
 NOW = utc("2026-11-28T01:02:00Z")
@@ -110,21 +110,6 @@ def test_the_athena_text_is_trino_and_answers_like_duckdb(lake: Path) -> None:
     )
     full = athena.statement(query)
     sqlglot.parse_one(athena.render(query)[0], read="trino")
-    con = duckdb.connect()
-    hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR}"
-    columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in RAW_COLUMNS) + "}"
-    doubles = ", ".join(
-        f"CAST({c} AS DOUBLE) AS {c}" if t == "double" else c for c, t in RAW_COLUMNS.items()
-    )
-    con.execute("CREATE SCHEMA nebula")
-    con.execute(
-        f"CREATE VIEW nebula.prices AS SELECT * FROM read_parquet('{lake}/curated/*/*.parquet', "
-        f"{hive})"
-    )
-    con.execute(
-        f'CREATE VIEW nebula.raw_prices AS SELECT {doubles}, dt, filename AS "$path" FROM '
-        f"read_json('{lake}/raw/*/*.jsonl', format = 'newline_delimited', columns = {columns}, "
-        f"filename = true, {hive})"
-    )
+    con = glue_views(lake)
     assert con.execute(full.sql, list(full.params)).fetchall() == expected
     assert len(expected) == 5 + 2  # BTC: four breaks and its last slot; ETH: one and its last
