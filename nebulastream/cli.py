@@ -384,6 +384,12 @@ def _heal_once(
     if result.batches:
         _transform_once(settings)  # the one pipeline curates the days the batches touch
     _print_heal(result)
+    if empty := [c for c in symbols if c not in coverages]:
+        _warn(
+            f"nothing is stored for {', '.join(empty)} yet, so there is no gap to heal: gaps "
+            "count from a coin's first observation. Run `nebula fetch` (or `nebula run`), or "
+            "load history with `nebula backfill --start T --end T`, first."
+        )
     return result
 
 

@@ -167,3 +167,11 @@ def test_one_heal_fills_both_outages_with_the_served_values_and_a_second_asks_no
     assert {coin: list(slots) for coin, slots in given_up.items()} == {c: [stamp] for c in COINS}
     assert given_up["BTC"][stamp]["answers"] == {"coinbase": "no data", "bitstamp": "no data"}
     assert now - datetime.fromisoformat(given_up["BTC"][stamp]["recorded_at"]) < timedelta(hours=1)
+
+
+def test_heal_on_an_empty_lake_says_what_to_run_first(tmp_path: Path) -> None:
+    result = nebula("heal", base_url="http://127.0.0.1:9", lake=tmp_path / "lake")
+    assert result.returncode == 0, result.stderr
+    assert "0 request(s) made" in result.stdout
+    assert "nothing is stored for BTC, ETH, SOL yet" in result.stderr
+    assert "nebula backfill" in result.stderr
