@@ -23,9 +23,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from nebulastream.lake.storage import S3Lake
 from nebulastream.sources.coingecko import CoinGecko, build_client
 from tests.conftest import fixture_json, fixture_text
+from tests.integration.aws_lake import BUCKET
 from tests.webhook_receiver import Receiver, webhook_receiver
 
-BUCKET = "nebula-stream-test-data"
 REGION = "us-east-1"
 SECRET_NAME = "/nebula-stream/test/alert-webhook-secret"
 RULES = """\

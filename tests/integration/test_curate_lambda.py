@@ -12,10 +12,8 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 
 from nebulastream.curation.definition import CurationConfig
 from nebulastream.curation.duckdb_engine import DuckDBEngine
@@ -25,9 +23,9 @@ from nebulastream.ingest import JSONL
 from nebulastream.lake.layout import LEASE, MANIFEST, curated_key, spot_key
 from nebulastream.lake.storage import S3Lake
 from nebulastream.models import encode_batch
+from tests.integration.aws_lake import BUCKET, mocked_bucket
 from tests.lake_fixtures import observation
 
-BUCKET = "nebula-stream-test-data"
 DAY = datetime(2026, 11, 28, tzinfo=UTC)
 COINS = {"BTC": 67000.0, "ETH": 3400.0, "SOL": 140.0}
 
@@ -43,10 +41,7 @@ class Context:
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    yield from mocked_bucket()
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from nebulastream import completeness
 from nebulastream.lake.layout import COVERAGE, UNRECOVERABLE
 from tests.fake_exchange import Exchange, serve
+from tests.integration.aws_lake import BUCKET, mocked_bucket
 
-BUCKET = "nebula-stream-test-data"
 NOW = datetime(2026, 12, 5, 15, 2, tzinfo=UTC)
 FIRST = int(datetime(2026, 12, 2, tzinfo=UTC).timestamp())
 LAST = int(datetime(2026, 12, 5, 14, 0, tzinfo=UTC).timestamp())
@@ -50,10 +49,7 @@ def coverage_state() -> dict[str, Any]:
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    yield from mocked_bucket()
 
 
 @pytest.fixture

@@ -22,18 +22,15 @@ from nebulastream.settings import Settings
 from nebulastream.sources.base import SourceError
 from nebulastream.sources.coingecko import CoinGecko, build_client
 from tests.conftest import fixture_json, fixture_text
+from tests.integration.aws_lake import BUCKET, mocked_bucket
 
-BUCKET = "nebula-stream-test-data"
 SLOT = datetime(2026, 11, 28, 4, 5, tzinfo=UTC)
 IDS = {"BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana"}
 
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    yield from mocked_bucket()
 
 
 def coingecko(body: str) -> CoinGecko:
