@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from nebulastream import completeness
 from nebulastream.curation.definition import REJECT_RULES, SPAN_SECONDS, CurationConfig
 from nebulastream.schema import CURATED_COLUMNS, DEDUP_KEY, PARTITION_COLUMN
 
@@ -38,8 +39,9 @@ DIALECTS: dict[str, dict[str, str]] = {
     },
 }
 
-# The grid `best` picks a source on: one 5-minute slot (the fetch grid, the candle span).
-SLOT_SECONDS = 300
+# The grid `best` picks a source on: one 5-minute slot (the fetch grid, the candle span), the
+# grid completeness counts on.
+SLOT_SECONDS = completeness.SLOT_SECONDS
 
 
 @dataclass(frozen=True)
