@@ -295,9 +295,8 @@ def _print_heal_plan(requests: list[heal.Request], pieces: list[heal.Piece]) -> 
     for column in ("source", "coin", "range", "missing slots"):
         table.add_column(column, overflow="fold")
     for request in requests:
-        slots = sum(p.end - p.start for p in request.pieces) // 300
         span = f"{iso_z(request.start)} .. {iso_z(request.end)}"
-        table.add_row(request.source, request.coin, span, str(slots))
+        table.add_row(request.source, request.coin, span, str(request.missing_slots))
     console.print(table)
     unserved = sum(1 for p in pieces if not any(p in r.pieces for r in requests))
     console.print(

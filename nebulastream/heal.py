@@ -228,6 +228,10 @@ class Request:
     end: datetime
     pieces: tuple[Piece, ...]
 
+    @property
+    def missing_slots(self) -> int:
+        return sum(p.end - p.start for p in self.pieces) // SLOT_SECONDS
+
 
 def requests_for(
     source: str,
@@ -496,8 +500,7 @@ def gap_counts(
 def describe(request: Request) -> str:
     """One line for a plan or a progress bar."""
     span = f"{iso_z(request.start)} .. {iso_z(request.end)}"
-    slots = sum(p.end - p.start for p in request.pieces) // SLOT_SECONDS
-    return f"{request.source} {request.coin} {span} ({slots} missing slot(s))"
+    return f"{request.source} {request.coin} {span} ({request.missing_slots} missing slot(s))"
 
 
 @dataclass(frozen=True)
