@@ -38,7 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     now = utcnow()
     pool = SourcePool(settings)
     try:
-        chains = heal.chains(settings.source_priority, pool.listed)
+        chains = heal.chains(settings.ranked_sources, pool.listed)
         job = heal.Job(heal.load_coverage(lake), settings.coins, chains, now)
         result = job.run(lake, pool.fetch)
     finally:

@@ -360,7 +360,7 @@ def _heal_once(
         job = heal.Job(
             coverages,
             symbols,
-            heal.chains(settings.source_priority, pool.listed),
+            heal.chains(settings.ranked_sources, pool.listed),
             now,
             start,
             end,

@@ -75,17 +75,21 @@ class Chains:
     kinds: Mapping[str, str]  # source -> raw window kind ("history" points, "candles")
     listed: Mapping[str, frozenset[str]]  # source -> the coins it lists
 
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The order requests to different sources are made in."""
+        return (*self.recent, *self.older)
+
     def for_piece(self, piece: Piece) -> list[str]:
         names = self.recent if piece.recent else self.older
         return [n for n in names if piece.coin in self.listed.get(n, frozenset())]
 
 
-def chains(priority: Sequence[str], listed: Callable[[str], Iterable[str]]) -> Chains:
+def chains(ranked: Sequence[str], listed: Callable[[str], Iterable[str]]) -> Chains:
     """Recent slots: the point sources serving the last day's 5-minute grid (CoinGecko), then
-    the candle sources; older slots: the candle sources. Each in NEBULA_SOURCE_PRIORITY order,
-    then registry order."""
-    ordered = [registry.spec(n) for n in priority]
-    ordered += [s for s in registry.REGISTRY.values() if s not in ordered]
+    the candle sources; older slots: the candle sources. Each in the order of `ranked`
+    (Settings.ranked_sources: NEBULA_SOURCE_PRIORITY, then the registry's other sources)."""
+    ordered = [registry.spec(n) for n in ranked]
     candles = tuple(s.name for s in ordered if s.past_five_minute)
     points = tuple(s.name for s in ordered if s.window_kind == "history" and not s.past_five_minute)
     names = (*points, *candles)
@@ -268,7 +272,7 @@ def plan(pieces: Sequence[Piece], chains: Chains, now: datetime) -> list[Request
             by_source.setdefault(names[0], {})[piece] = list(piece.slots())
     return [
         request
-        for name in sorted(by_source, key=lambda n: (*chains.recent, *chains.older).index(n))
+        for name in sorted(by_source, key=chains.order.index)
         for request in requests_for(name, chains.kinds[name], by_source[name], now)
     ]
 
@@ -366,8 +370,7 @@ def heal(
         for piece, slots in remaining.items():
             name = chains.for_piece(piece)[stage[piece]]
             by_source.setdefault(name, {})[piece] = sorted(slots)
-        order = (*chains.recent, *chains.older)
-        for name in sorted(by_source, key=order.index):
+        for name in sorted(by_source, key=chains.order.index):
             requests = requests_for(name, chains.kinds[name], by_source[name], now)
             if done + len(requests) > total:
                 total = done + len(requests)
