@@ -5,17 +5,19 @@
         [--python python3.12] [--runs 9]
 
 Unpacks the zip as Lambda's /var/task, puts beside it only what the python3.12 runtime
-provides (boto3 and its dependencies, copied from this virtualenv: all pure Python), and times
-in fresh interpreters, alternately, a bare `import fastapi, mangum` (the floor: the API cannot
-start with less) and `import handlers.api`. The zip holds no bytecode (serverless' `slim`) and
-/var/task is read-only, so, as on Lambda, every run compiles the code it imports
-(PYTHONDONTWRITEBYTECODE); the runtime's boto3 keeps its bytecode. Goal: api <= 1.15 x floor.
+provides (boto3 and its dependencies, copied from this virtualenv: all pure Python, compiled
+as the runtime ships them), and times in fresh interpreters, alternately, a bare
+`import fastapi, mangum` (the floor: the API cannot start with less), the floor with one typed
+route, and `import handlers.api`. /var/task is read-only, so nothing is cached between runs
+(PYTHONDONTWRITEBYTECODE): a module without bytecode in the zip is compiled at every cold
+start. The same imports are timed on the zip with its bytecode removed (how it was packaged
+before scripts/bytecode.py), so one run prints what the bytecode saves. Goal: api <= 1.15 x
+floor.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import shutil
 import statistics
@@ -65,33 +67,81 @@ def time_import(python: str, path: list[Path], modules: str, code: str | None = 
     return float(done.stdout.strip())
 
 
+def runtime_python(version: str = "3.12") -> str | None:
+    """A CPython `version` to stand in for the Lambda runtime: `python3.12` on PATH when it
+    runs, else pyenv's newest 3.12 (selected or not), as scripts/serverless-bytecode.js looks."""
+    name = f"python{version}"
+    candidates = [shutil.which(name)]
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    installs = sorted(
+        (root / "versions").glob(f"{version}.*/bin/{name}"),
+        key=lambda p: int(p.parts[-3].split(".")[2]) if p.parts[-3].count(".") == 2 else -1,
+    )
+    candidates += [str(p) for p in reversed(installs)]
+    probe = "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"
+    for candidate in filter(None, candidates):
+        done = subprocess.run([candidate, "-c", probe], capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def lambda_task(archive: Path, target: Path, *, bytecode: bool = True) -> Path:
+    """The zip unpacked as /var/task; with `bytecode=False`, its __pycache__ folders removed
+    (the package as it was before scripts/bytecode.py)."""
+    zipfile.ZipFile(archive).extractall(target)
+    if not bytecode:
+        for cache in list(target.rglob("__pycache__")):
+            shutil.rmtree(cache)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=Path(".serverless/nebula-stream.zip"))
-    parser.add_argument("--python", default="python3.12")
+    parser.add_argument("--python", default=None, help="a CPython 3.12 (default: found)")
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args(argv)
     if not args.zip.is_file():
         print(f"{args.zip} is missing: run `npx serverless package` first.", file=sys.stderr)
         return 2
+    python = args.python or runtime_python()
+    if python is None:
+        print("no python3.12 found: pass --python", file=sys.stderr)
+        return 2
+    compiled = sum(n.endswith(".pyc") for n in zipfile.ZipFile(args.zip).namelist())
     with tempfile.TemporaryDirectory() as scratch:
-        task, runtime = Path(scratch) / "task", Path(scratch) / "runtime"
-        zipfile.ZipFile(args.zip).extractall(task)
+        task = lambda_task(args.zip, Path(scratch) / "task")
+        sources = lambda_task(args.zip, Path(scratch) / "sources", bytecode=False)
+        runtime = Path(scratch) / "runtime"
         runtime.mkdir()
         runtime_dir(runtime)
-        compileall.compile_dir(runtime, quiet=1, legacy=False)  # the runtime ships .pyc
-        path = [task, runtime]
-        time_import(args.python, path, "fastapi, mangum")  # warm the OS cache
-        floor, routed, api = [], [], []
+        # The runtime ships its boto3 compiled, for its own Python.
+        subprocess.run([python, "-m", "compileall", "-q", str(runtime)], check=True)
+        path, before = [task, runtime], [sources, runtime]
+        time_import(python, path, "fastapi, mangum")  # warm the OS cache
+        time_import(python, before, "fastapi, mangum")
+        floor, routed, api, floor_src, api_src = [], [], [], [], []
         for _ in range(args.runs):
-            floor.append(time_import(args.python, path, "fastapi, mangum"))
-            routed.append(time_import(args.python, path, "", ONE_TYPED_ROUTE))
-            api.append(time_import(args.python, path, "handlers.api"))
+            floor.append(time_import(python, path, "fastapi, mangum"))
+            routed.append(time_import(python, path, "", ONE_TYPED_ROUTE))
+            api.append(time_import(python, path, "handlers.api"))
+            floor_src.append(time_import(python, before, "fastapi, mangum"))
+            api_src.append(time_import(python, before, "handlers.api"))
     f, r, a = statistics.median(floor), statistics.median(routed), statistics.median(api)
-    print(f"python {args.python}, {args.runs} fresh interpreters each, medians:")
+    fs, a_s = statistics.median(floor_src), statistics.median(api_src)
+    print(f"python {python}, {args.runs} fresh interpreters each, medians")
+    print(f"the packaged zip ({compiled} modules with bytecode):")
     print(f"  floor: import fastapi, mangum   {f:.3f} s")
     print(f"  floor + one typed route         {r:.3f} s   ({r / f:.2f} x floor)")
     print(f"  api:   import handlers.api      {a:.3f} s   ({a / f:.2f} x floor, goal <= 1.15)")
+    print("the same zip without bytecode (compiled at every cold start):")
+    print(f"  floor: import fastapi, mangum   {fs:.3f} s")
+    print(f"  api:   import handlers.api      {a_s:.3f} s   ({a_s / fs:.2f} x its floor)")
+    print(
+        f"bytecode: the API's cold import {a_s:.3f} s -> {a:.3f} s ({a_s / a:.2f} x faster); "
+        f"{a / fs:.2f} x the floor without bytecode"
+    )
     return 0
 
 
