@@ -67,6 +67,12 @@ class Assumptions:
     fetch_seconds: float = 1.5  # one CoinGecko call plus one S3 PUT, cold starts included
     api_requests_per_day: float = 100  # a dashboard refreshed every ~15 minutes
     api_seconds: float = 2.0  # mostly waiting for Athena
+    # Lambda bills a cold start's init since August 2025. The packaged API imports in 0.33 s
+    # (benchmarks/cold_start_bench.py, with its bytecode; 0.80 s without). An environment is
+    # assumed kept this many idle minutes: with requests at random times, the share that find
+    # none warm is exp(-requests per minute x minutes), 71% at 100 a day.
+    api_init_seconds: float = 0.33
+    api_warm_minutes: float = 5.0
     # Without an hourly curate function, each query reads today's raw batches plus this many
     # earlier days of them (NEBULA_RAW_LOOKBACK_DAYS; a value set in the template wins). With it,
     # only the batches past the last curated slot (lake/bound.py).
@@ -231,9 +237,10 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
     coins = len(str(fetch["Environment"]["Variables"]["NEBULA_COINS"]).split(","))
     lines: list[Line] = []
 
+    cold = requests * math.exp(-a.api_requests_per_day / (24 * 60) * a.api_warm_minutes)
     gb_seconds = (
         fetches * a.fetch_seconds * fetch["MemorySize"] / 1024
-        + requests * a.api_seconds * api["MemorySize"] / 1024
+        + (requests * a.api_seconds + cold * a.api_init_seconds) * api["MemorySize"] / 1024
         + curations * a.curate_seconds * curate_mb / 1024
     )
     invocations = fetches + requests + curations
@@ -242,7 +249,8 @@ def estimate(template: dict[str, Any], a: Assumptions) -> list[Line]:
             "Lambda",
             f"{fetches:,.0f} fetches ({fetch_rate}, {fetch['MemorySize']} MB, "
             f"{a.fetch_seconds:g} s) + {requests:,.0f} API calls ({api['MemorySize']} MB, "
-            f"{a.api_seconds:g} s) + {curations:,.0f} curation runs ({curate_rate}, "
+            f"{a.api_seconds:g} s; {cold:,.0f} cold starts, {a.api_init_seconds:g} s init) "
+            f"+ {curations:,.0f} curation runs ({curate_rate}, "
             f"{curate_mb} MB, {a.curate_seconds:g} s)",
             gb_seconds * PRICE["lambda_gb_second_x86"] + invocations * PRICE["lambda_request"],
             _over(gb_seconds, ALWAYS_FREE["lambda_gb_seconds"]) * PRICE["lambda_gb_second_x86"]

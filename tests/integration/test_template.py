@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -913,6 +914,26 @@ def test_the_per_request_cost_is_split_by_item_and_fixed_costs_are_not_spread_ov
     assert quiet["athena_reuse_fraction"] == 0
     per_query = cost.PRICE["athena_min_bytes_per_query"] / cost.TB * cost.PRICE["athena_tb_scanned"]
     assert by_item["Athena"] == pytest.approx(per_query * 1000, abs=1e-4)
+
+
+def test_cold_starts_bill_their_init_in_proportion_to_requests_that_find_no_warm_function(
+    package: Package,
+) -> None:
+    def lambda_per_1000(**assumed: float) -> float:
+        return cost.per_1000_by_item(package.template, cost.Assumptions(**assumed))["Lambda"]
+
+    memory_gb = package.props("ApiLambdaFunction")["MemorySize"] / 1024
+    init_usd = 0.5 * memory_gb * cost.PRICE["lambda_gb_second_x86"] * 1000  # 0.5 s per 1,000
+    quiet = lambda_per_1000(api_init_seconds=0.5) - lambda_per_1000(api_init_seconds=0)
+    # 100 a day, 5 warm minutes: exp(-100/1440 x 5) of requests start cold.
+    assert quiet == pytest.approx(init_usd * math.exp(-100 / 1440 * 5), rel=1e-3)
+    # Busy traffic keeps the function warm: the init term all but vanishes.
+    busy = lambda_per_1000(api_requests_per_day=10_000, api_init_seconds=0.5) - lambda_per_1000(
+        api_requests_per_day=10_000, api_init_seconds=0
+    )
+    assert busy < init_usd / 1000
+    # The default is the packaged API's import with its bytecode, not the 0.8 s without.
+    assert cost.Assumptions().api_init_seconds < 0.5
 
 
 def test_the_goal_per_1000_requests_is_met_from_the_traffic_the_model_names(
