@@ -175,3 +175,55 @@ def test_heal_on_an_empty_lake_says_what_to_run_first(tmp_path: Path) -> None:
     assert "0 request(s) made" in result.stdout
     assert "nothing is stored for BTC, ETH, SOL yet" in result.stderr
     assert "nebula backfill" in result.stderr
+
+
+def test_retry_unrecoverable_asks_again_for_recorded_slots_and_fills_what_now_exists(
+    tmp_path: Path,
+) -> None:
+    """A slot no exchange had is recorded and then left alone; once an exchange has it,
+    `nebula heal --retry-unrecoverable` asks again, stores it and drops it from the record."""
+    last = epoch(floor_to(utcnow(), STEP)) - STEP
+    first = last - 30 * 3600
+    hole = last - 28 * 3600  # older than CoinGecko's 5-minute window: exchanges only
+    lake = tmp_path / "lake"
+    for slot in range(first, last + STEP, STEP):
+        if slot != hole:
+            write_spot(
+                lake,
+                at(slot),
+                [
+                    observation(c, at(slot + 1), 100.0, fetched_at=at(slot + 3), slot=at(slot))
+                    for c in COINS
+                ],
+            )
+    exchange = Exchange(missing={hole})
+    with serve(Chart()) as chart_url, serve(exchange) as exchange_url:  # type: ignore[arg-type]
+        assert run(chart_url, exchange_url, lake, "transform").returncode == 0
+        first_heal = run(chart_url, exchange_url, lake, "heal")
+        asked = len(exchange.requests)
+        plain = run(chart_url, exchange_url, lake, "heal")
+        asked_by_plain = len(exchange.requests) - asked
+        exchange.missing.clear()  # the exchange now has a candle for that bucket
+        retried = run(chart_url, exchange_url, lake, "heal", "--retry-unrecoverable")
+
+    assert first_heal.returncode == plain.returncode == retried.returncode == 0, retried.stderr
+    stamp = at(hole).isoformat().replace("+00:00", ".000Z")
+    assert asked > 0
+    assert asked_by_plain == 0  # recorded: a plain heal does not ask again
+    assert "0 request(s) made (0 planned)" in plain.stdout
+    newly = re.search(r"(\d+) slot\(s\) newly recorded as unrecoverable", retried.stdout)
+    assert newly is None or newly.group(1) == "0", retried.stdout
+    assert re.search(r"[1-9]\d* raw batch\(es\) stored", retried.stdout), retried.stdout
+    record = json.loads((lake / UNRECOVERABLE).read_text())["slots"]
+    assert all(stamp not in record.get(coin, {}) for coin in COINS)
+    engine = DuckDBEngine(lake)
+    try:
+        for coin in COINS:
+            points = service.history(
+                engine, coin, at(first), at(last + STEP), Interval.M5, utcnow(), 2
+            )
+            assert {epoch(p.ts) for p in points} == set(range(first, last + STEP, STEP))
+            filled = next(p for p in points if epoch(p.ts) == hole)
+            assert filled.close == make_candle(CANDLE_BASES[coin], hole).close
+    finally:
+        engine.close()
