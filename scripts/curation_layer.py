@@ -12,7 +12,7 @@ of what curation never loads (Arrow Flight, C++ headers, Cython sources, test
 suites, bytecode, copies of a shared library the wheel stores three times), the layer is
 about 185 MB unzipped: with the ~30 MB code package (bytecode included) the function stays
 within Lambda's 250 MB limit, which the whole wheels (232 MB) beside the API's dependencies
-would not. The layer keeps no bytecode: it has 35 MB of headroom, and the hourly run's
+would not. The layer keeps no bytecode: it has 36 MB of headroom, and the hourly run's
 imports are not on anyone's request path.
 """
 
