@@ -27,6 +27,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from scripts import bytecode
+
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 PROBE = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 # What any FastAPI app with one typed answer pays beyond the bare floor: FastAPI checks each
@@ -67,25 +69,6 @@ def time_import(python: str, path: list[Path], modules: str, code: str | None = 
     return float(done.stdout.strip())
 
 
-def runtime_python(version: str = "3.12") -> str | None:
-    """A CPython `version` to stand in for the Lambda runtime: `python3.12` on PATH when it
-    runs, else pyenv's newest 3.12 (selected or not), as scripts/serverless-bytecode.js looks."""
-    name = f"python{version}"
-    candidates = [shutil.which(name)]
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    installs = sorted(
-        (root / "versions").glob(f"{version}.*/bin/{name}"),
-        key=lambda p: int(p.parts[-3].split(".")[2]) if p.parts[-3].count(".") == 2 else -1,
-    )
-    candidates += [str(p) for p in reversed(installs)]
-    probe = "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"
-    for candidate in filter(None, candidates):
-        done = subprocess.run([candidate, "-c", probe], capture_output=True, text=True)
-        if done.returncode == 0 and done.stdout.strip() == version:
-            return candidate
-    return None
-
-
 def lambda_task(archive: Path, target: Path, *, bytecode: bool = True) -> Path:
     """The zip unpacked as /var/task; with `bytecode=False`, its __pycache__ folders removed
     (the package as it was before scripts/bytecode.py)."""
@@ -105,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.zip.is_file():
         print(f"{args.zip} is missing: run `npx serverless package` first.", file=sys.stderr)
         return 2
-    python = args.python or runtime_python()
+    python = args.python or bytecode.find_python("python3.12")
     if python is None:
         print("no python3.12 found: pass --python", file=sys.stderr)
         return 2

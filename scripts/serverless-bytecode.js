@@ -5,9 +5,9 @@
 // (benchmarks/cold_start_bench.py), and Lambda bills that INIT time.
 //
 // Bytecode is specific to a Python minor version, so it is compiled by a Python of the
-// functions' runtime (provider.runtime, python3.12): NEBULA_BYTECODE_PYTHON, else `python3.12`
-// on PATH, else pyenv's newest 3.12. Without one the package still works, compiled at each
-// cold start as before, and packaging says so.
+// functions' runtime (provider.runtime, python3.12), found by `scripts/bytecode.py find`:
+// NEBULA_BYTECODE_PYTHON, else `python3.12` on PATH, else pyenv's newest 3.12. Without one the
+// package still works, compiled at each cold start as before, and packaging says so.
 //
 // Runs after serverless-python-requirements (listed before it), which adds the dependencies
 // to the zip in the same hook, and before the framework hashes the zip for the function
@@ -16,6 +16,8 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+
+const DEPLOY_PYTHON = process.env.NEBULA_DEPLOY_PYTHON || 'python3';
 
 class Bytecode {
   constructor(serverless, options, { log }) {
@@ -30,43 +32,17 @@ class Bytecode {
     return this.serverless.service.provider.runtime || 'python3.12';
   }
 
-  // pyenv's newest install of the runtime's version, selected or not.
-  pyenvPython(wanted) {
-    const minor = wanted.replace(/^python/, '');
-    try {
-      const run = (args) =>
-        execFileSync('pyenv', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      const versions = run(['versions', '--bare'])
-        .split('\n')
-        .map((v) => v.trim())
-        .filter((v) => v.startsWith(`${minor}.`) && /^[0-9.]+$/.test(v))
-        .sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]));
-      if (versions.length === 0) return null;
-      const newest = versions[versions.length - 1];
-      return path.join(run(['root']).trim(), 'versions', newest, 'bin', wanted);
-    } catch (error) {
-      return null;
-    }
-  }
-
-  // The first candidate that is the runtime's Python (a pyenv shim for a version that is not
-  // selected exits non-zero, so it is passed over).
+  // scripts/bytecode.py's lookup, run by the deploy Python (the one that fetched the wheels).
   python() {
-    const wanted = this.runtime();
-    const candidates = [process.env.NEBULA_BYTECODE_PYTHON, wanted, this.pyenvPython(wanted)];
-    for (const candidate of candidates.filter(Boolean)) {
-      try {
-        const version = execFileSync(
-          candidate,
-          ['-c', 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}")'],
-          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }
-        ).trim();
-        if (version === wanted) return candidate;
-      } catch (error) {
-        // not there, or not runnable: try the next one
-      }
+    const script = path.join(this.serverless.serviceDir, 'scripts', 'bytecode.py');
+    try {
+      return execFileSync(DEPLOY_PYTHON, [script, 'find', this.runtime()], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch (error) {
+      return null; // exit 1: none found
     }
-    return null;
   }
 
   artifacts() {
@@ -97,7 +73,7 @@ class Bytecode {
     const script = path.join(this.serverless.serviceDir, 'scripts', 'bytecode.py');
     let output;
     try {
-      output = execFileSync(python, [script, '--runtime', this.runtime(), ...zips], {
+      output = execFileSync(python, [script, 'add', '--runtime', this.runtime(), ...zips], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
       });

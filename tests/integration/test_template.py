@@ -33,7 +33,7 @@ from nebulastream.lake.layout import (
 from nebulastream.models import RAW_COLUMNS
 from nebulastream.schema import CURATED_COLUMNS, PARTITION_COLUMN
 from nebulastream.settings import Settings
-from scripts import cost, curation_layer, glue_assets
+from scripts import bytecode, cost, curation_layer, glue_assets
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless")]
 
@@ -43,6 +43,7 @@ STAGE = "ci"
 PREFIX = f"nebula-stream-{STAGE}-"
 # The code and its dependencies, with their bytecode (scripts/bytecode.py): about 11.5 MB.
 ZIP_LIMIT = 16 * 1024 * 1024
+RUNTIME = "python3.12"  # the functions' runtime: the bytecode in the zip is for it
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
 
 
@@ -209,21 +210,14 @@ def test_lambda_zip_holds_the_code_and_linux_wheels_but_no_junk(package: Package
     forbidden |= {"benchmarks", "glue", "scripts", ".venv", ".serverless", "test-artifacts"}
     assert not tops & forbidden
     # Bytecode only as scripts/bytecode.py adds it: for the runtime, beside its source.
-    bytecode = {_cache_name(n) for n in names if n.endswith(".py")}
-    junk = [n for n in names if n.endswith((".pyc", ".pyo")) and n not in bytecode]
+    compiled = {bytecode.cache_name(n, RUNTIME) for n in names if n.endswith(".py")}
+    junk = [n for n in names if n.endswith((".pyc", ".pyo")) and n not in compiled]
     junk += [n for n in names if "/tests/" in n or n.startswith("bin/")]
     assert not junk
     # Wheels for the Lambda's platform (CPython 3.12, x86_64), not for this machine.
     native = [n for n in names if n.endswith(".so")]
     assert native
     assert all("cpython-312-x86_64-linux-gnu" in n for n in native), native
-
-
-def _cache_name(source: str) -> str:
-    """`pkg/mod.py` -> `pkg/__pycache__/mod.cpython-312.pyc`: the runtime's bytecode file."""
-    folder, _, file = source.rpartition("/")
-    cache = f"__pycache__/{file[: -len('.py')]}.cpython-312.pyc"
-    return f"{folder}/{cache}" if folder else cache
 
 
 # Imports the handlers from the unpacked zip and names every module the import system had to
@@ -245,14 +239,15 @@ print(json.dumps({"compiled": compiled, "fastapi_cached": fastapi.__cached__}))
 def test_the_package_carries_bytecode_so_cold_starts_compile_nothing(
     package: Package, tmp_path: Path
 ) -> None:
-    python = cold_start_bench.runtime_python()
+    assert {p["Runtime"] for p in package.of_type("AWS::Lambda::Function").values()} == {RUNTIME}
+    python = bytecode.find_python(RUNTIME)
     if python is None:
         pytest.skip("no CPython 3.12 here: the package ships sources only (docs/deploy.md)")
     archive = zipfile.ZipFile(package.path / "nebula-stream.zip")
     names = set(archive.namelist())
     sources = {n for n in names if n.endswith(".py")}
     assert sources
-    missing = [n for n in sources if _cache_name(n) not in names]
+    missing = [n for n in sources if bytecode.cache_name(n, RUNTIME) not in names]
     assert not missing, f"{len(missing)} modules without bytecode, e.g. {missing[:3]}"
     task, runtime = tmp_path / "task", tmp_path / "runtime"
     archive.extractall(task)
